@@ -1,0 +1,254 @@
+"""`Stylizer`: owns the device, the network and the caches; one per process.
+
+The app and the daemon share one instance, so the model is loaded once and style targets
+computed for one request serve the next. A lock makes sure two jobs never compete for the
+same device: on a small CPU two concurrent runs are each several times slower than one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import color, images
+from .devices import precision_name, resolve_device, resolve_precision
+
+from .filter import Filter, StyleImage
+from .losses import content_distance, gram, style_distance
+from .transfer import (
+    CancelCheck,
+    LoopState,
+    Objective,
+    ProgressCallback,
+    content_weight,
+    optimize_scale,
+    plan_scales,
+)
+from .vgg import VGGFeatures
+
+TARGET_CACHE_SIZE = 64
+
+
+@dataclass
+class Stats:
+    """How a run went: enough to reproduce it and to compare runs."""
+
+    seconds: float
+    iterations: int
+    evaluations: int
+    losses: dict[str, float]
+    style_distance: float
+    content_distance: float
+    device: str
+    precision: str
+    scales: list[tuple[int, int, int]] = field(default_factory=list)  # (width, height, iterations)
+    recoveries: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "seconds": round(self.seconds, 3),
+            "iterations": self.iterations,
+            "evaluations": self.evaluations,
+            "losses": {k: float(f"{v:.6g}") for k, v in self.losses.items()},
+            "style_distance": round(self.style_distance, 5),
+            "content_distance": round(self.content_distance, 5),
+            "device": self.device,
+            "precision": self.precision,
+            "scales": [list(s) for s in self.scales],
+            "recoveries": self.recoveries,
+        }
+
+
+@dataclass
+class Result:
+    image: images.Image.Image
+    stats: Stats
+    filter: Filter
+
+    def metadata(self) -> dict[str, object]:
+        """What goes into the output file so a result can be traced back to its settings."""
+        return {"filter": self.filter.describe(), "stats": self.stats.as_dict()}
+
+
+class Stylizer:
+    """Neural style transfer on one device. Thread-safe; runs one job at a time."""
+
+    def __init__(self, device: str = "auto", precision: str = "auto") -> None:
+        self.device = resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)
+        self._networks: dict[tuple, VGGFeatures] = {}
+        self._targets: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
+        self._style_images: OrderedDict[tuple, tuple[str, images.Image.Image]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def description(self) -> str:
+        return f"{self.device.type} / {precision_name(self.dtype)}"
+
+    def stylize(
+        self,
+        content: images.ImageSource,
+        filter: Filter,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelCheck | threading.Event | None = None,
+        preview_every: int = 0,
+    ) -> Result:
+        """Paint `content` with `filter`; raises `Cancelled` if `cancel` becomes true."""
+        if isinstance(cancel, threading.Event):
+            cancel = cancel.is_set
+        photo = images.load(content)
+        styles = [(spec, self._load_style(spec)) for spec in filter.styles]
+        with self._lock:
+            return self._run(photo, styles, filter, on_progress, cancel, preview_every)
+
+    def style_targets(self, filter: Filter, long_side: int) -> dict[str, torch.Tensor]:
+        """Blended Gram targets of the filter's styles at an output size (cached)."""
+        styles = [(spec, self._load_style(spec)) for spec in filter.styles]
+        network = self.network(filter)
+        with self._lock, torch.no_grad():
+            return self._blended_targets(network, filter, styles, long_side, None)
+
+    def network(self, filter: Filter) -> VGGFeatures:
+        layers = tuple(dict.fromkeys((*filter.style_layers, filter.content_layer)))
+        key = (layers, filter.pooling)
+        if key not in self._networks:
+            self._networks[key] = VGGFeatures(layers, filter.pooling, self.device, self.dtype)
+        return self._networks[key]
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _run(self, photo, styles, filter: Filter, on_progress, cancel, preview_every) -> Result:
+        torch.manual_seed(filter.seed)
+        network = self.network(filter)
+        plan = plan_scales(*photo.size, filter.size, filter.scales, filter.iterations)
+        state = LoopState(total_iterations=sum(s.iterations for s in plan))
+        layer_weights = dict(zip(filter.style_layers, filter.layer_weights))
+        luminance_only = filter.preserve_color == "luminance"
+        pixels = None
+        for index, scale in enumerate(plan):
+            size = (scale.height, scale.width)
+            photo_t = images.to_tensor(photo.resize((scale.width, scale.height), images.Image.Resampling.LANCZOS), self.device)
+            target_photo = color.gray_rgb(color.luminance(photo_t)) if luminance_only else photo_t
+            with torch.no_grad():
+                content_target = network(target_photo)[filter.content_layer]
+                style_targets = self._blended_targets(network, filter, styles, max(size), photo_t)
+            if pixels is None:
+                pixels = self._initial_pixels(filter, target_photo, styles, size)
+            else:
+                pixels = images.resize_tensor(pixels, size)
+
+            def render(p: torch.Tensor, photo_t=photo_t) -> images.Image.Image:
+                return images.to_image(self._finish(p, photo_t, luminance_only))
+
+            objective = Objective(
+                network=network,
+                content_layer=filter.content_layer,
+                content_target=content_target,
+                style_targets=style_targets,
+                layer_weights=layer_weights,
+                content_weight=content_weight(filter.ratio),
+                tv_weight=filter.tv_weight,
+            )
+            pixels = optimize_scale(
+                pixels, objective, index, plan, state, filter.optimizer, filter.learning_rate,
+                on_progress, cancel, preview_every, render,
+            )
+        with torch.no_grad():
+            final_parts = {k: float(v) for k, v in objective(pixels).items()}
+            features = network(pixels)
+            metrics_style = style_distance(features, style_targets)
+            metrics_content = content_distance(features[filter.content_layer], content_target)
+        image = images.to_image(self._finish(pixels, photo_t, luminance_only))
+        stats = Stats(
+            seconds=time.perf_counter() - state.started,
+            iterations=state.iteration,
+            evaluations=state.evaluations,
+            losses=final_parts,
+            style_distance=metrics_style,
+            content_distance=metrics_content,
+            device=self.device.type,
+            precision=precision_name(self.dtype),
+            scales=[(s.width, s.height, s.iterations) for s in plan],
+            recoveries=state.recoveries,
+        )
+        return Result(image=image, stats=stats, filter=filter)
+
+    @staticmethod
+    def _finish(pixels: torch.Tensor, photo_t: torch.Tensor, luminance_only: bool) -> torch.Tensor:
+        if luminance_only:
+            return color.combine_luminance(color.luminance(pixels.detach()), photo_t)
+        return pixels.detach()
+
+    def _initial_pixels(self, filter: Filter, photo_t, styles, size) -> torch.Tensor:
+        if filter.init == "content":
+            return photo_t.clone()
+        if filter.init == "noise":
+            generator = torch.Generator().manual_seed(filter.seed)
+            return (torch.rand((1, 3, *size), generator=generator) * 255).to(self.device)
+        style = images.to_tensor(styles[0][1][1].resize(size[::-1], images.Image.Resampling.LANCZOS), self.device)
+        if filter.preserve_color == "luminance":
+            return color.gray_rgb(color.match_luminance(color.luminance(style), color.luminance(photo_t)))
+        return style
+
+    def _blended_targets(self, network, filter: Filter, styles, long_side: int, photo_t) -> dict[str, torch.Tensor]:
+        """Weighted mean of each style's Grams; photo-dependent colour modes skip the cache."""
+        total_weight = sum(spec.weight for spec, _ in styles)
+        blended: dict[str, torch.Tensor] = {}
+        for spec, (digest, image) in styles:
+            side = max(16, round(long_side * spec.scale))
+            key = (digest, side, network.layers, network.pooling, filter.style_layers)
+            grams = self._targets.get(key) if filter.preserve_color == "none" else None
+            if grams is None:
+                style_t = images.to_tensor(images.fit(image, side), self.device)
+                if filter.preserve_color == "histogram" and photo_t is not None:
+                    style_t = color.match_histogram(style_t, photo_t)
+                elif filter.preserve_color == "luminance" and photo_t is not None:
+                    luma = color.match_luminance(color.luminance(style_t), color.luminance(photo_t))
+                    style_t = color.gray_rgb(luma)
+                features = network(style_t)
+                grams = {name: gram(features[name]) for name in filter.style_layers}
+                if filter.preserve_color == "none":
+                    self._remember(self._targets, key, grams)
+            for name, value in grams.items():
+                part = value * (spec.weight / total_weight)
+                blended[name] = blended[name] + part if name in blended else part
+        return blended
+
+    def _load_style(self, spec: StyleImage) -> tuple[str, images.Image.Image]:
+        """Decoded style image and a content digest, cached by path and modification time."""
+        source = spec.source
+        if isinstance(source, (str, Path)):
+            path = Path(source)
+            try:
+                stat = path.stat()
+            except OSError:
+                raise images.ImageError(f"style image {path}: no such file") from None
+            key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+            cached = self._style_images.get(key)
+            if cached is None:
+                image = images.load(path)
+                cached = (_digest(image), image)
+                self._remember(self._style_images, key, cached)
+            return cached
+        image = images.load(source)
+        return _digest(image), image
+
+    @staticmethod
+    def _remember(cache: OrderedDict, key, value) -> None:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > TARGET_CACHE_SIZE:
+            cache.popitem(last=False)
+
+
+def _digest(image: images.Image.Image) -> str:
+    return hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest() + f"-{image.size}"
+
+
+__all__ = ["Result", "Stats", "Stylizer"]

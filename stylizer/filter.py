@@ -1,0 +1,153 @@
+"""`Filter`: the one description of a stylization, shared by presets, app, daemon and CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+from PIL import Image
+
+from .errors import FilterError
+from .vgg import CONTENT_LAYER, LAYERS, STYLE_LAYERS
+
+StyleSource = Union[str, Path, Image.Image]
+
+PAPER_LAYER_WEIGHTS = (1.0, 0.8, 0.5, 0.3, 0.1)
+INITS = ("content", "noise", "style")
+OPTIMIZERS = ("lbfgs", "adam")
+COLOR_MODES = ("none", "luminance", "histogram")
+POOLINGS = ("avg", "max")
+
+# Strength is the friendly face of alpha/beta: 0 keeps the photo, 10 is pure style.
+# It maps log-linearly onto the range where the ratio visibly matters (1e-3 .. 1e-8),
+# with the paper's default 1e-6 at strength 6.
+STRENGTH_MIN_RATIO_EXP, STRENGTH_PER_STEP = -2.0, 0.6666666666666666
+
+
+def ratio_from_strength(strength: float) -> float:
+    """alpha/beta for a 0..10 strength (6 -> 1e-6)."""
+    return 10.0 ** (STRENGTH_MIN_RATIO_EXP - STRENGTH_PER_STEP * strength)
+
+
+def strength_from_ratio(ratio: float) -> float:
+    """Inverse of `ratio_from_strength`."""
+    return (STRENGTH_MIN_RATIO_EXP - math.log10(ratio)) / STRENGTH_PER_STEP
+
+
+@dataclass(frozen=True)
+class StyleImage:
+    """One style source and how it takes part: blend weight and scale relative to the output."""
+
+    source: StyleSource = field(compare=False)
+    weight: float = 1.0
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.source, (str, Path, Image.Image)):
+            raise FilterError(f"style: expected an image path or image, got {type(self.source).__name__}")
+        _positive("style weight", self.weight, allow_zero=False)
+        _positive("style scale", self.scale, allow_zero=False)
+        if self.scale > 4:
+            raise FilterError(f"style scale: {self.scale} is above the maximum of 4")
+
+    @property
+    def label(self) -> str:
+        return Path(self.source).name if isinstance(self.source, (str, Path)) else "image"
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Every knob of the algorithm, with the paper's defaults.
+
+    Frozen so one filter can be shared between threads and used as a cache key part;
+    derive variants with `dataclasses.replace` (or `Filter.replace`).
+    """
+
+    styles: tuple[StyleImage, ...]
+    ratio: float = 1e-6
+    layer_weights: tuple[float, ...] = PAPER_LAYER_WEIGHTS
+    style_layers: tuple[str, ...] = STYLE_LAYERS
+    content_layer: str = CONTENT_LAYER
+    tv_weight: float = 0.0
+    size: int = 512
+    iterations: int = 300
+    scales: int = 3
+    init: str = "content"
+    optimizer: str = "lbfgs"
+    learning_rate: float = 5.0
+    preserve_color: str = "none"
+    pooling: str = "avg"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        styles = tuple(
+            s if isinstance(s, StyleImage) else StyleImage(s) for s in _as_tuple(self.styles)
+        )
+        object.__setattr__(self, "styles", styles)
+        object.__setattr__(self, "layer_weights", tuple(float(w) for w in _as_tuple(self.layer_weights)))
+        object.__setattr__(self, "style_layers", tuple(_as_tuple(self.style_layers)))
+        if not styles:
+            raise FilterError("styles: at least one style image is required")
+        if not (isinstance(self.ratio, (int, float)) and 0 < self.ratio < math.inf):
+            raise FilterError(f"ratio: expected a positive number, got {self.ratio!r}")
+        if len(self.layer_weights) != len(self.style_layers):
+            raise FilterError(
+                f"layer_weights: {len(self.layer_weights)} weights given for "
+                f"{len(self.style_layers)} style layers ({', '.join(self.style_layers)})"
+            )
+        for w in self.layer_weights:
+            _positive("layer_weights", w)
+        if sum(self.layer_weights) <= 0:
+            raise FilterError("layer_weights: at least one weight must be above 0")
+        for name in (*self.style_layers, self.content_layer):
+            if name not in LAYERS:
+                raise FilterError(f"layer {name!r} is not a VGG-19 conv layer; valid: {', '.join(LAYERS)}")
+        _positive("tv_weight", self.tv_weight)
+        _int_in("size", self.size, 16, 8192)
+        _int_in("iterations", self.iterations, 1, 100_000)
+        _int_in("scales", self.scales, 1, 8)
+        _choice("init", self.init, INITS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _positive("learning_rate", self.learning_rate, allow_zero=False)
+        _choice("preserve_color", self.preserve_color, COLOR_MODES)
+        _choice("pooling", self.pooling, POOLINGS)
+        _int_in("seed", self.seed, 0, 2**63 - 1)
+
+    @property
+    def strength(self) -> float:
+        return strength_from_ratio(self.ratio)
+
+    def replace(self, **changes: object) -> "Filter":
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> dict[str, object]:
+        """JSON-ready parameters, for PNG metadata and logs."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "styles"}
+        out["styles"] = [{"image": s.label, "weight": s.weight, "scale": s.scale} for s in self.styles]
+        return out
+
+
+def _as_tuple(value: object) -> tuple:
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return (value,)
+
+
+def _positive(name: str, value: object, allow_zero: bool = True) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        wanted = "a number >= 0" if allow_zero else "a number > 0"
+        raise FilterError(f"{name}: expected {wanted}, got {value!r}")
+
+
+def _int_in(name: str, value: object, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise FilterError(f"{name}: expected a whole number from {low} to {high}, got {value!r}")
+
+
+def _choice(name: str, value: object, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise FilterError(f"{name}: expected one of {', '.join(options)}, got {value!r}")

@@ -1,0 +1,215 @@
+"""The optimization loop: change only the pixels until their VGG statistics match.
+
+Coarse to fine: most iterations run on a small image, where each one is cheap and the
+large-scale arrangement of strokes settles; later scales only refine detail. Each scale
+starts from the previous result upsampled, so the work is never thrown away.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+
+from . import images
+from .errors import Cancelled, DivergedError
+from .losses import CONTENT_SCALE, relative_error, style_loss, total_variation
+from .vgg import VGGFeatures
+
+# Below this long side VGG's deeper layers see only a few pixels; coarser scales are dropped.
+MIN_SCALE_SIDE = 64
+MAX_RECOVERIES = 3
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One level of the schedule: image size (height, width) and its iteration budget."""
+
+    height: int
+    width: int
+    iterations: int
+
+
+@dataclass
+class Progress:
+    """What a progress callback receives after every iteration."""
+
+    scale: int  # 1-based index of the current scale
+    scales: int
+    size: tuple[int, int]  # (width, height) being optimized now
+    iteration: int  # 1-based, counted over the whole schedule
+    iterations: int
+    losses: dict[str, float]
+    elapsed: float
+    preview: Optional["images.Image.Image"] = None
+
+    @property
+    def fraction(self) -> float:
+        return self.iteration / self.iterations
+
+
+ProgressCallback = Callable[[Progress], None]
+CancelCheck = Callable[[], bool]
+
+
+def plan_scales(width: int, height: int, size: int, scales: int, iterations: int) -> list[Scale]:
+    """Sizes doubling up to `size` (long side), iterations weighted towards coarse scales.
+
+    A scale at half the side costs a quarter per iteration, so giving it twice the
+    iterations still costs half as much; shares are 2^k for the k-th scale from the top.
+    """
+    aspect = height / width
+    sides = [size / 2**k for k in reversed(range(scales))]
+    sides = [s for s in sides if s >= MIN_SCALE_SIDE] or [float(size)]
+    sides = sides[-iterations:]  # never more scales than iterations
+    shares = [2.0 ** (len(sides) - 1 - i) for i in range(len(sides))]
+    counts = [max(1, math.floor(iterations * s / sum(shares))) for s in shares]
+    counts[-1] += iterations - sum(counts)
+    while counts[-1] < 1:  # rounding pushed the last scale to zero: borrow from the largest
+        largest = counts.index(max(counts))
+        counts[largest] -= 1
+        counts[-1] += 1
+    plan = []
+    for side, count in zip(sides, counts):
+        if width >= height:
+            w, h = round(side), round(side * aspect)
+        else:
+            w, h = round(side / aspect), round(side)
+        plan.append(Scale(height=max(h, 16), width=max(w, 16), iterations=count))
+    return plan
+
+
+@dataclass
+class Objective:
+    """Targets and weights for one scale; `__call__` gives the loss parts for an image."""
+
+    network: VGGFeatures
+    content_layer: str
+    content_target: torch.Tensor
+    style_targets: dict[str, torch.Tensor]
+    layer_weights: dict[str, float]
+    content_weight: float
+    tv_weight: float
+
+    def __call__(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.network(pixels)
+        content = relative_error(features[self.content_layer], self.content_target)
+        style = style_loss(features, self.style_targets, self.layer_weights)
+        total = self.content_weight * content + style
+        parts = {"content": content, "style": style}
+        if self.tv_weight:
+            tv = total_variation(pixels)
+            total = total + self.tv_weight * tv
+            parts["tv"] = tv
+        parts["total"] = total
+        return parts
+
+
+@dataclass
+class LoopState:
+    """Bookkeeping shared across scales: counters, clock and the last losses seen."""
+
+    total_iterations: int
+    started: float = field(default_factory=time.perf_counter)
+    iteration: int = 0
+    evaluations: int = 0
+    recoveries: int = 0
+    losses: dict[str, float] = field(default_factory=dict)
+
+
+def content_weight(ratio: float) -> float:
+    """Weight of the relative content loss for a paper alpha/beta ratio."""
+    return ratio * CONTENT_SCALE
+
+
+def optimize_scale(
+    pixels: torch.Tensor,
+    objective: Objective,
+    scale_index: int,
+    plan: list[Scale],
+    state: LoopState,
+    optimizer_name: str,
+    learning_rate: float,
+    on_progress: ProgressCallback | None,
+    cancel: CancelCheck | None,
+    preview_every: int,
+    render_preview: Callable[[torch.Tensor], "images.Image.Image"],
+) -> torch.Tensor:
+    """Run one scale's iterations and return the best pixels seen (lowest total loss)."""
+    pixels = pixels.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    best = {"loss": math.inf, "pixels": pixels.detach().clone()}
+    lr = learning_rate if optimizer_name == "adam" else 1.0
+    optimizer = _make_optimizer(optimizer_name, pixels, lr)
+
+    # The losses are relative errors of order 1, so d(loss)/d(pixel) is tiny, and L-BFGS
+    # skips curvature pairs whose s.y falls below 1e-10. Scaling by the pixel count gives
+    # per-pixel gradients of order 1 without changing the minimizer.
+    loss_scale = float(pixels[0, 0].numel())
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        parts = objective(pixels)
+        loss = parts["total"] * loss_scale
+        state.evaluations += 1
+        if torch.isfinite(loss):
+            loss.backward()
+            value = float(loss.detach()) / loss_scale
+            state.losses = {k: float(v.detach()) for k, v in parts.items()}
+            if value < best["loss"]:
+                best["loss"], best["pixels"] = value, pixels.detach().clone()
+        else:
+            pixels.grad = torch.zeros_like(pixels)
+            state.losses = {k: float(v.detach()) for k, v in parts.items()}
+        return loss
+
+    for _ in range(plan[scale_index].iterations):
+        if cancel is not None and cancel():
+            raise Cancelled("stylization cancelled")
+        loss = optimizer.step(closure)
+        if optimizer_name == "adam":
+            with torch.no_grad():
+                pixels.clamp_(0, 255)
+        if not (torch.isfinite(loss) and torch.isfinite(pixels).all()):
+            state.recoveries += 1
+            if state.recoveries > MAX_RECOVERIES:
+                raise DivergedError(
+                    "the optimization kept producing NaN/inf values; try a lower learning "
+                    "rate, a different optimizer or --precision fp32"
+                )
+            lr /= 2
+            with torch.no_grad():
+                pixels.copy_(best["pixels"])
+            optimizer = _make_optimizer(optimizer_name, pixels, lr)
+        state.iteration += 1
+        if on_progress is not None:
+            preview = None
+            last = state.iteration == state.total_iterations
+            if preview_every and (state.iteration % preview_every == 0 or last):
+                preview = render_preview(best["pixels"])
+            scale = plan[scale_index]
+            on_progress(
+                Progress(
+                    scale=scale_index + 1,
+                    scales=len(plan),
+                    size=(scale.width, scale.height),
+                    iteration=state.iteration,
+                    iterations=state.total_iterations,
+                    losses=dict(state.losses),
+                    elapsed=time.perf_counter() - state.started,
+                    preview=preview,
+                )
+            )
+    return best["pixels"]
+
+
+def _make_optimizer(name: str, pixels: torch.Tensor, lr: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam([pixels], lr=lr)
+    # One iteration per step() call, so progress, previews and cancel happen between
+    # iterations; the curvature history lives in the optimizer state and persists.
+    return torch.optim.LBFGS(
+        [pixels], lr=lr, max_iter=1, history_size=50, tolerance_grad=-1, tolerance_change=-1
+    )
