@@ -52,8 +52,8 @@ def load(source: ImageSource, max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image
         raise ImageError(f"{name}: permission denied") from None
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image (or a format Pillow cannot read)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: image is too large (decompression bomb protection)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{name}: image is too large to process safely ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{name}: cannot decode image ({exc})") from None
 
@@ -95,7 +95,7 @@ def fit(image: Image.Image, long_side: int) -> Image.Image:
 
 def to_tensor(image: Image.Image, device: torch.device | str = "cpu") -> torch.Tensor:
     """(1, 3, H, W) float32 RGB in 0..255, the scale VGG's Caffe weights expect."""
-    array = np.asarray(image, dtype=np.uint8)
+    array = np.array(image, dtype=np.uint8)  # a writable copy: torch refuses read-only buffers
     return torch.from_numpy(array).to(device).permute(2, 0, 1).unsqueeze(0).float().contiguous()
 
 

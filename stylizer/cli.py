@@ -1,0 +1,322 @@
+"""`python -m stylizer`: flags in, one `Filter` out, progress on the terminal.
+
+Only argument parsing and printing live here; everything else is the library's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+from . import images
+from .devices import DEVICES, PRECISIONS
+from .engine import Stylizer
+from .errors import Cancelled, StylizerError
+from .experiments import EXPERIMENTS, run_with
+from .filter import COLOR_MODES, INITS, OPTIMIZERS, POOLINGS, Filter, StyleImage, ratio_from_strength
+from .transfer import Progress
+
+PROG = "python -m stylizer"
+SUBCOMMANDS = ("experiment", "presets", "sheet")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line, without the usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    parser = _build_parser(command)
+    args = parser.parse_args(argv[1:] if command else argv)
+    try:
+        if command == "experiment":
+            return _experiment(args)
+        if command == "presets":
+            return _list_presets(args)
+        if command == "sheet":
+            return _sheet(args)
+        return _stylize(args)
+    except Cancelled:
+        print(f"{PROG}: cancelled", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except StylizerError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+def _stylize(args: argparse.Namespace) -> int:
+    _check_output(args.output)
+    filter = _filter_from_args(args)
+    stylizer = Stylizer(args.device, args.precision)
+    progress = None if args.quiet else TerminalProgress()
+    result = stylizer.stylize(args.content, filter, on_progress=progress)
+    if progress:
+        progress.close()
+    images.save(result.image, args.output, metadata=result.metadata())
+    if args.json:
+        print(json.dumps({"output": str(args.output), **result.stats.as_dict()}))
+    elif not args.quiet:
+        stats = result.stats
+        print(
+            f"wrote {args.output} ({result.image.width}x{result.image.height}) in {stats.seconds:.1f} s, "
+            f"{stats.iterations} iterations on {stats.device}/{stats.precision}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    _check_output(args.output)
+    args.style = [args.style_image]
+    filter = _filter_from_args(args)
+    stylizer = Stylizer(args.device, args.precision)
+    experiment = EXPERIMENTS[args.name]
+    bars: list[TerminalProgress] = []
+
+    def on_run(label: str, _filter: Filter) -> TerminalProgress | None:
+        if bars:
+            bars[-1].close()
+        if args.quiet:
+            return None
+        print(f"{args.name}: {label}", file=sys.stderr)
+        bars.append(TerminalProgress())
+        return bars[-1]
+
+    figure = experiment(run_with(stylizer, on_run), Path(args.content), filter)
+    if bars:
+        bars[-1].close()
+    images.save(figure, args.output, metadata={"experiment": args.name, "filter": filter.describe()})
+    if not args.quiet:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _list_presets(args: argparse.Namespace) -> int:
+    from .presets import load_presets
+
+    registry = load_presets(args.presets)
+    if args.json:
+        for preset in registry.presets.values():
+            print(json.dumps({"id": preset.id, "name": preset.name, "credit": preset.credit}))
+    else:
+        width = max((len(p) for p in registry.presets), default=0)
+        for preset in registry.presets.values():
+            print(f"{preset.id:<{width}}  {preset.name} — {preset.credit}".rstrip(" —"))
+    for error in registry.errors:
+        print(f"skipped {error}", file=sys.stderr)
+    return 1 if registry.errors and not registry.presets else 0
+
+
+def _sheet(args: argparse.Namespace) -> int:
+    from .presets import load_presets
+    from .sheet import contact_sheet
+
+    _check_output(args.output)
+    registry = load_presets(args.presets)
+    for error in registry.errors:
+        print(f"skipped {error}", file=sys.stderr)
+    overrides = _overrides(args)
+    stylizer = Stylizer(args.device, args.precision)
+    bars: list[TerminalProgress] = []
+
+    def on_run(label: str, _filter: Filter) -> TerminalProgress | None:
+        if bars:
+            bars[-1].close()
+        if args.quiet:
+            return None
+        print(f"sheet: {label}", file=sys.stderr)
+        bars.append(TerminalProgress())
+        return bars[-1]
+
+    figure = contact_sheet(run_with(stylizer, on_run), args.photo, list(registry.presets.values()), overrides)
+    if bars:
+        bars[-1].close()
+    images.save(figure, args.output)
+    if not args.quiet:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+# -- building the filter -----------------------------------------------------------------
+
+
+def _filter_from_args(args: argparse.Namespace) -> Filter:
+    if args.preset and args.style:
+        raise StylizerError("give either --preset or --style, not both")
+    if args.preset:
+        from .presets import load_presets
+
+        base = load_presets(args.presets).get(args.preset).filter
+        if args.style_weights:
+            raise StylizerError("--style-weights applies to --style images, not to a preset")
+        styles = base.styles
+    elif args.style:
+        weights = args.style_weights or [1.0] * len(args.style)
+        if len(weights) != len(args.style):
+            raise StylizerError(f"--style-weights: {len(weights)} weights for {len(args.style)} style images")
+        for path in args.style:
+            images.load(path)  # fail now, with the file's name, rather than after model loading
+        styles = tuple(StyleImage(path, weight) for path, weight in zip(args.style, weights))
+        base = Filter(styles=styles)
+    else:
+        raise StylizerError("a style is needed: --style IMAGE (repeatable) or --preset ID")
+    if args.style_scale is not None:
+        styles = tuple(StyleImage(s.source, s.weight, args.style_scale) for s in styles)
+    return base.replace(styles=styles, **_overrides(args))
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    """Filter fields the user set on the command line (unset flags keep the filter's own)."""
+    if args.ratio is not None and args.strength is not None:
+        raise StylizerError("give either --ratio or --strength, not both")
+    fields = {
+        "ratio": args.ratio if args.strength is None else ratio_from_strength(args.strength),
+        "layer_weights": tuple(args.layer_weights) if args.layer_weights else None,
+        "tv_weight": args.tv_weight,
+        "size": args.size,
+        "iterations": args.iterations,
+        "scales": args.scales,
+        "init": args.init,
+        "optimizer": args.optimizer,
+        "learning_rate": args.learning_rate,
+        "preserve_color": args.preserve_color,
+        "pooling": args.pooling,
+        "seed": args.seed,
+    }
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _check_output(path: Path) -> None:
+    if path.suffix.lower() not in images.SAVE_FORMATS:
+        raise StylizerError(
+            f"{path}: unsupported output extension {path.suffix or '(none)'!r}; "
+            f"use one of {', '.join(sorted(images.SAVE_FORMATS))}"
+        )
+    if not path.parent.is_dir():
+        raise StylizerError(f"{path}: output folder {path.parent} does not exist")
+
+
+# -- progress ----------------------------------------------------------------------------
+
+
+class TerminalProgress:
+    """A one-line progress bar on stderr (plain lines every 10% when not a terminal)."""
+
+    WIDTH = 30
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last_decile = -1
+        self.last_draw = 0.0
+        self.drawn = False
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        done = progress.iteration == progress.iterations
+        if self.tty:
+            if not done and now - self.last_draw < 0.1:
+                return
+            self.last_draw = now
+            filled = round(self.WIDTH * progress.fraction)
+            bar = "█" * filled + "·" * (self.WIDTH - filled)
+            sys.stderr.write(f"\r{bar} {self._text(progress)}\033[K")
+            sys.stderr.flush()
+            self.drawn = True
+        else:
+            decile = int(progress.fraction * 10)
+            if decile != self.last_decile:
+                self.last_decile = decile
+                print(f"{progress.fraction:4.0%} {self._text(progress)}", file=sys.stderr)
+
+    @staticmethod
+    def _text(progress: Progress) -> str:
+        width, height = progress.size
+        loss = progress.losses.get("total", float("nan"))
+        return (
+            f"{progress.iteration}/{progress.iterations} scale {progress.scale}/{progress.scales} "
+            f"{width}x{height} loss {loss:.4g} {progress.elapsed:.0f}s"
+        )
+
+    def close(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\n")
+            self.drawn = False
+
+
+# -- parsers -----------------------------------------------------------------------------
+
+
+def _build_parser(command: str | None) -> argparse.ArgumentParser:
+    if command == "experiment":
+        parser = _Parser(prog=f"{PROG} experiment", description="Reproduce one of the paper's experiments as a figure.")
+        parser.add_argument("name", choices=sorted(EXPERIMENTS), help="which experiment")
+        parser.add_argument("content", type=Path, help="content photo")
+        parser.add_argument("style_image", type=Path, metavar="style", help="style painting")
+        parser.add_argument("-o", "--output", type=Path, required=True, help="figure to write (.png/.jpg/.webp)")
+        _add_filter_flags(parser, with_styles=False)
+        parser.set_defaults(preset=None, style_weights=None)
+        return parser
+    if command == "presets":
+        parser = _Parser(prog=f"{PROG} presets", description="List the presets found, with any load errors.")
+        parser.add_argument("--presets", action="append", default=[], metavar="DIR", help="extra presets folder (repeatable)")
+        parser.add_argument("--json", action="store_true", help="one JSON object per preset")
+        return parser
+    if command == "sheet":
+        parser = _Parser(prog=f"{PROG} sheet", description="Render every preset on one photo as a contact sheet.")
+        parser.add_argument("photo", type=Path, help="content photo")
+        parser.add_argument("-o", "--output", type=Path, required=True, help="sheet to write (.png/.jpg/.webp)")
+        _add_filter_flags(parser, with_styles=False)
+        return parser
+    parser = _Parser(
+        prog=PROG,
+        description="Paint a photo in the style of an artwork (Gatys, Ecker & Bethge).",
+        epilog="Other commands: experiment {ratio-sweep,noise-init,swap}, presets, sheet "
+        "(use '<command> --help').",
+    )
+    parser.add_argument("content", type=Path, help="content photo")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="image to write (.png/.jpg/.webp)")
+    _add_filter_flags(parser, with_styles=True)
+    return parser
+
+
+def _add_filter_flags(parser: argparse.ArgumentParser, with_styles: bool) -> None:
+    if with_styles:
+        style = parser.add_argument_group("style")
+        style.add_argument("--style", action="append", type=Path, default=[], metavar="IMG", help="style image (repeatable)")
+        style.add_argument("--style-weights", type=float, nargs="+", metavar="W", help="blend weight per --style")
+        style.add_argument("--preset", metavar="ID", help="a preset filter instead of --style")
+    parser.add_argument("--presets", action="append", default=[], metavar="DIR", help="extra presets folder (repeatable)")
+    algo = parser.add_argument_group("algorithm (defaults: the paper's, or the preset's)")
+    algo.add_argument("--style-scale", type=float, metavar="S", help="style image size relative to the output")
+    algo.add_argument("--size", type=int, metavar="PX", help="long side of the output in pixels (default 512)")
+    algo.add_argument("--iterations", type=int, metavar="N", help="total iterations over all scales (default 300)")
+    algo.add_argument("--scales", type=int, metavar="N", help="coarse-to-fine scales (default 3)")
+    algo.add_argument("--ratio", type=float, metavar="R", help="content/style ratio alpha/beta (default 1e-6)")
+    algo.add_argument("--strength", type=float, metavar="S", help="style strength 0..10 instead of --ratio (6 = 1e-6)")
+    algo.add_argument("--layer-weights", type=float, nargs=5, metavar="W", help="conv1_1..conv5_1 weights (default 1 0.8 0.5 0.3 0.1)")
+    algo.add_argument("--tv-weight", type=float, metavar="W", help="total-variation smoothing (default 0)")
+    algo.add_argument("--init", choices=INITS, help="start from the photo (default), white noise or the style")
+    algo.add_argument("--optimizer", choices=OPTIMIZERS, help="lbfgs (default) or adam")
+    algo.add_argument("--learning-rate", type=float, metavar="LR", help="Adam step size in pixel units (default 5)")
+    algo.add_argument("--preserve-color", choices=COLOR_MODES, help="keep the photo's colours (default none)")
+    algo.add_argument("--pooling", choices=POOLINGS, help="VGG pooling (default avg, as in the paper)")
+    algo.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
+    run = parser.add_argument_group("running")
+    run.add_argument("--device", choices=DEVICES, default="auto", help="default: cuda, then mps, then cpu")
+    run.add_argument("--precision", choices=PRECISIONS, default="auto", help="default: bf16 where the hardware is fast at it")
+    run.add_argument("--json", action="store_true", help="print one JSON line with time, iterations and final losses")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

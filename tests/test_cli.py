@@ -1,0 +1,92 @@
+import json
+from contextlib import nullcontext
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from conftest import PAINTING, PHOTO, ROOT, SECOND_PAINTING
+from stylizer import images
+from stylizer.cli import main
+
+TINY = ["--size", "48", "--iterations", "6", "--scales", "1"]
+
+
+def test_module_entry_point_writes_image_and_json(tmp_path):
+    out = tmp_path / "out.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "stylizer", str(PHOTO), "--style", str(PAINTING), "-o", str(out), "--json", *TINY],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["iterations"] == 6 and report["seconds"] > 0
+    assert set(report["losses"]) >= {"content", "style", "total"}
+    with Image.open(out) as image:
+        assert image.size == (48, 36)
+    assert images.read_metadata(out)["filter"]["iterations"] == 6
+
+
+def test_flags_reach_the_filter(tmp_path, capsys):
+    out = tmp_path / "out.jpg"
+    code = main([
+        str(PHOTO), "--style", str(PAINTING), "--style", str(SECOND_PAINTING), "--style-weights", "2", "1",
+        "-o", str(out), "--json", "--ratio", "1e-4", "--layer-weights", "1", "1", "1", "1", "1",
+        "--tv-weight", "0.5", "--init", "noise", "--optimizer", "adam", "--preserve-color", "histogram",
+        "--seed", "3", "--device", "cpu", "--precision", "fp32", "-q", *TINY,
+    ])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["device"] == "cpu"
+    with Image.open(out) as image:
+        assert image.format == "JPEG"
+
+
+def test_progress_bar_goes_to_stderr(tmp_path, capsys):
+    assert main([str(PHOTO), "--style", str(PAINTING), "-o", str(tmp_path / "o.png"), *TINY]) == 0
+    err = capsys.readouterr().err
+    assert "100% 6/6" in err and "wrote" in err
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["missing.jpg", "--style", str(PAINTING)], "missing.jpg: no such file"),
+        ([str(PHOTO), "--style", str(ROOT / "examples" / "SOURCES.md")], "SOURCES.md: not an image"),
+        ([str(PHOTO)], "a style is needed"),
+        ([str(PHOTO), "--style", str(PAINTING), "--ratio", "-1"], "ratio: expected a positive number"),
+        ([str(PHOTO), "--style", str(PAINTING), "--iterations", "many"], "--iterations: invalid int value"),
+        ([str(PHOTO), "--style", str(PAINTING), "--init", "zeros"], "--init: invalid choice"),
+        ([str(PHOTO), "--style", str(PAINTING), "--style-weights", "1", "2"], "2 weights for 1 style"),
+        ([str(PHOTO), "--preset", "no-such-preset"], "unknown preset 'no-such-preset'"),
+    ],
+)
+def test_bad_input_is_one_line_error(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) if "invalid" in message else nullcontext():
+        code = main([*args, "-o", str(tmp_path / "o.png"), *TINY])
+        assert code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_bad_output_path_fails_before_work(tmp_path, capsys):
+    assert main([str(PHOTO), "--style", str(PAINTING), "-o", str(tmp_path / "o.gif")]) == 2
+    assert "unsupported output extension" in capsys.readouterr().err
+    assert main([str(PHOTO), "--style", str(PAINTING), "-o", str(tmp_path / "no" / "o.png")]) == 2
+
+
+def test_ratio_sweep_experiment_writes_labelled_grid(tmp_path):
+    out = tmp_path / "sweep.png"
+    assert main(["experiment", "ratio-sweep", str(PHOTO), str(PAINTING), "-o", str(out), "-q", *TINY]) == 0
+    with Image.open(out) as figure:
+        assert figure.width > 7 * 48 and figure.height > 48  # content, style and five ratios side by side
+
+
+@pytest.mark.parametrize("name", ["noise-init", "swap"])
+def test_other_experiments_write_figures(tmp_path, name):
+    out = tmp_path / f"{name}.png"
+    assert main(["experiment", name, str(PHOTO), str(PAINTING), "-o", str(out), "-q", *TINY]) == 0
+    assert out.stat().st_size > 1000
+

@@ -1,0 +1,44 @@
+import torch
+
+from stylizer.losses import content_distance, gram, relative_error, style_distance, style_loss, total_variation
+
+
+def test_gram_is_mean_channel_correlation():
+    features = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 1, 2)
+    expected = torch.tensor([[5.0, 11.0], [11.0, 25.0]]) / 2
+    assert torch.allclose(gram(features), expected)
+
+
+def test_gram_does_not_depend_on_image_size():
+    patch = torch.rand(1, 8, 5, 5)
+    tiled = patch.repeat(1, 1, 3, 3)
+    assert torch.allclose(gram(patch), gram(tiled), rtol=1e-5)
+
+
+def test_relative_error_zero_for_equal_and_one_for_zero():
+    target = torch.rand(4, 4) + 0.1
+    assert float(relative_error(target, target)) == 0
+    assert abs(float(relative_error(torch.zeros_like(target), target)) - 1) < 1e-6
+
+
+def test_style_loss_weights_are_normalized():
+    features = {"a": torch.rand(1, 4, 3, 3), "b": torch.rand(1, 4, 3, 3)}
+    targets = {k: gram(torch.rand(1, 4, 3, 3)) for k in features}
+    once = style_loss(features, targets, {"a": 1.0, "b": 0.5})
+    scaled = style_loss(features, targets, {"a": 10.0, "b": 5.0})
+    assert torch.allclose(once, scaled)
+    only_a = style_loss(features, targets, {"a": 1.0, "b": 0.0})
+    assert torch.allclose(only_a, relative_error(gram(features["a"]), targets["a"]))
+
+
+def test_total_variation_prefers_smooth_images():
+    smooth = torch.linspace(0, 255, 32).repeat(1, 3, 32, 1)
+    noisy = torch.rand(1, 3, 32, 32) * 255
+    assert total_variation(smooth) < total_variation(noisy)
+
+
+def test_distances_are_square_roots_of_relative_errors():
+    f = torch.rand(1, 4, 3, 3)
+    t = torch.rand(1, 4, 3, 3)
+    assert abs(content_distance(f, t) - float(relative_error(f, t).sqrt())) < 1e-6
+    assert abs(style_distance({"x": f}, {"x": gram(t)}) - float(relative_error(gram(f), gram(t)).sqrt())) < 1e-6
