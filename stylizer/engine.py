@@ -216,7 +216,7 @@ class Stylizer:
                 if filter.preserve_color == "none":
                     self._remember(self._targets, key, grams)
             for name, value in grams.items():
-                part = value * (spec.weight / total_weight)
+                part = value if spec.weight == total_weight else value * (spec.weight / total_weight)
                 blended[name] = blended[name] + part if name in blended else part
         return blended
 
