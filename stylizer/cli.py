@@ -18,6 +18,8 @@ from .engine import Stylizer
 from .errors import Cancelled, StylizerError
 from .experiments import EXPERIMENTS, run_with
 from .filter import COLOR_MODES, INITS, OPTIMIZERS, POOLINGS, Filter, StyleImage, ratio_from_strength
+from .presets import load_presets
+from .sheet import contact_sheet
 from .transfer import Progress
 
 PROG = "python -m stylizer"
@@ -84,21 +86,9 @@ def _experiment(args: argparse.Namespace) -> int:
     args.style = [args.style_image]
     filter = _filter_from_args(args)
     stylizer = Stylizer(args.device, args.precision)
-    experiment = EXPERIMENTS[args.name]
-    bars: list[TerminalProgress] = []
-
-    def on_run(label: str, _filter: Filter) -> TerminalProgress | None:
-        if bars:
-            bars[-1].close()
-        if args.quiet:
-            return None
-        print(f"{args.name}: {label}", file=sys.stderr)
-        bars.append(TerminalProgress())
-        return bars[-1]
-
-    figure = experiment(run_with(stylizer, on_run), Path(args.content), filter)
-    if bars:
-        bars[-1].close()
+    announce = _RunAnnouncer(args.name, args.quiet)
+    figure = EXPERIMENTS[args.name](run_with(stylizer, announce), Path(args.content), filter)
+    announce.close()
     images.save(figure, args.output, metadata={"experiment": args.name, "filter": filter.describe()})
     if not args.quiet:
         print(f"wrote {args.output}", file=sys.stderr)
@@ -106,8 +96,6 @@ def _experiment(args: argparse.Namespace) -> int:
 
 
 def _list_presets(args: argparse.Namespace) -> int:
-    from .presets import load_presets
-
     registry = load_presets(args.presets)
     if args.json:
         for preset in registry.presets.values():
@@ -122,29 +110,15 @@ def _list_presets(args: argparse.Namespace) -> int:
 
 
 def _sheet(args: argparse.Namespace) -> int:
-    from .presets import load_presets
-    from .sheet import contact_sheet
-
     _check_output(args.output)
     registry = load_presets(args.presets)
     for error in registry.errors:
         print(f"skipped {error}", file=sys.stderr)
     overrides = _overrides(args)
     stylizer = Stylizer(args.device, args.precision)
-    bars: list[TerminalProgress] = []
-
-    def on_run(label: str, _filter: Filter) -> TerminalProgress | None:
-        if bars:
-            bars[-1].close()
-        if args.quiet:
-            return None
-        print(f"sheet: {label}", file=sys.stderr)
-        bars.append(TerminalProgress())
-        return bars[-1]
-
-    figure = contact_sheet(run_with(stylizer, on_run), args.photo, list(registry.presets.values()), overrides)
-    if bars:
-        bars[-1].close()
+    announce = _RunAnnouncer("sheet", args.quiet)
+    figure = contact_sheet(run_with(stylizer, announce), args.photo, list(registry.presets.values()), overrides)
+    announce.close()
     images.save(figure, args.output)
     if not args.quiet:
         print(f"wrote {args.output}", file=sys.stderr)
@@ -158,8 +132,6 @@ def _filter_from_args(args: argparse.Namespace) -> Filter:
     if args.preset and args.style:
         raise StylizerError("give either --preset or --style, not both")
     if args.preset:
-        from .presets import load_presets
-
         base = load_presets(args.presets).get(args.preset).filter
         if args.style_weights:
             raise StylizerError("--style-weights applies to --style images, not to a preset")
@@ -255,6 +227,27 @@ class TerminalProgress:
         if self.drawn:
             sys.stderr.write("\n")
             self.drawn = False
+
+
+class _RunAnnouncer:
+    """For commands that make several images: names each run and gives it a fresh bar."""
+
+    def __init__(self, prefix: str, quiet: bool) -> None:
+        self.prefix, self.quiet = prefix, quiet
+        self.bar: TerminalProgress | None = None
+
+    def __call__(self, label: str, _filter: Filter) -> TerminalProgress | None:
+        self.close()
+        if self.quiet:
+            return None
+        print(f"{self.prefix}: {label}", file=sys.stderr)
+        self.bar = TerminalProgress()
+        return self.bar
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 # -- parsers -----------------------------------------------------------------------------
