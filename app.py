@@ -1,0 +1,439 @@
+"""Stylizer web app (Gradio): paint a photo in the style of an artwork.
+
+Hugging Face Space entry point. Layout and callbacks only: every stylization goes through
+the one module-level `Stylizer`, and every set of controls becomes a `Filter` through
+`build_filter`, shared by the streaming UI handler and the `/stylize` API endpoint.
+
+Environment:
+  STYLIZER_MAX_SIZE            largest output long side in px (default 1024)
+  STYLIZER_MAX_UPLOAD_PIXELS   largest accepted photo or painting (default 40 MP)
+  STYLIZER_MAX_UPLOAD_MB       largest upload in MB (default 50)
+  STYLIZER_CONCURRENCY         stylizations run at once; others wait in line (default 1)
+  STYLIZER_QUEUE_SIZE          longest line before new requests are turned away (default 32)
+  STYLIZER_WARM                0 skips precomputing the presets' style targets at start
+  GRADIO_SERVER_NAME / GRADIO_SERVER_PORT   where to listen (Gradio's own handling; 7860)
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import gradio as gr
+
+from stylizer import (
+    Cancelled,
+    Filter,
+    Progress,
+    Result,
+    StyleImage,
+    Stylizer,
+    StylizerError,
+    load_presets,
+    ratio_from_strength,
+)
+from stylizer import images
+from stylizer.transfer import plan_scales
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = ROOT / "examples"
+
+MAX_SIZE = int(os.environ.get("STYLIZER_MAX_SIZE", 1024))
+DEFAULT_SIZE = min(512, MAX_SIZE)
+MAX_UPLOAD_PIXELS = int(float(os.environ.get("STYLIZER_MAX_UPLOAD_PIXELS", 40_000_000)))
+MAX_UPLOAD_MB = int(os.environ.get("STYLIZER_MAX_UPLOAD_MB", 50))
+CONCURRENCY = int(os.environ.get("STYLIZER_CONCURRENCY", 1))
+QUEUE_SIZE = int(os.environ.get("STYLIZER_QUEUE_SIZE", 32))
+PREVIEW_EVERY = 10  # iterations between live previews
+STATUS_EVERY_S = 0.5  # at most this often a progress line without a new preview
+QUALITY = [("Draft", 100), ("Normal", 300), ("High", 600)]
+COLOR_CHOICES = [
+    ("Painting's colours", "none"),
+    ("Keep photo colours", "luminance"),
+    ("Repaint in photo's palette", "histogram"),
+]
+INIT_CHOICES = [("The photo", "content"), ("Noise (as in the paper)", "noise")]
+LAYER_LABELS = ("conv1_1 (fine)", "conv2_1", "conv3_1", "conv4_1", "conv5_1 (coarse)")
+OWN_STYLE_SLOTS = 3
+DEFAULT_PRESET = "starry-night"
+
+# -- the shared core ---------------------------------------------------------------------
+
+stylizer = Stylizer()
+registry = load_presets()
+PRESET_IDS = list(registry.presets)
+if DEFAULT_PRESET not in registry.presets:
+    DEFAULT_PRESET = PRESET_IDS[0] if PRESET_IDS else ""
+DEFAULT_FILTER = registry.presets[DEFAULT_PRESET].filter if DEFAULT_PRESET else Filter(styles=(ROOT / "examples" / "tubingen.jpg",))
+gr.set_static_paths([str(EXAMPLES), *{str(p.thumbnail.parent) for p in registry.presets.values()}])
+
+
+def _warm() -> None:
+    """Compute every preset's style targets at the default schedule's sizes, once."""
+    for preset in registry.presets.values():
+        flt = preset.filter
+        for scale in plan_scales(DEFAULT_SIZE, DEFAULT_SIZE, DEFAULT_SIZE, flt.scales, flt.iterations):
+            try:
+                stylizer.style_targets(flt, max(scale.width, scale.height))
+            except StylizerError:
+                pass  # a broken preset shows its error when used
+
+
+if os.environ.get("STYLIZER_WARM", "1") != "0":
+    threading.Thread(target=_warm, name="warm-presets", daemon=True).start()
+
+try:  # ZeroGPU on Hugging Face Spaces: the GPU is attached only while this function runs.
+    import spaces  # type: ignore
+
+    _gpu = spaces.GPU(duration=120)
+except ImportError:
+    def _gpu(fn):
+        return fn
+
+
+@_gpu
+def stylize_stream(photo, flt: Filter, cancel: threading.Event | None = None) -> Iterator[Progress | Result]:
+    """Run one stylization in a worker thread; yield its `Progress` reports, then the `Result`."""
+    events: queue.Queue = queue.Queue()
+    cancel = cancel or threading.Event()
+
+    def work() -> None:
+        try:
+            result = stylizer.stylize(photo, flt, on_progress=events.put, cancel=cancel, preview_every=PREVIEW_EVERY)
+            events.put(result)
+        except BaseException as exc:  # handed to the caller's thread
+            events.put(exc)
+
+    worker = threading.Thread(target=work, name="stylize", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = events.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if isinstance(item, Result):
+                return
+    finally:
+        cancel.set()  # the caller went away (or we are done): never leave the worker painting
+
+
+# -- shared helpers ----------------------------------------------------------------------
+
+
+def _friendly(exc: Exception, path: str | None = None, what: str = "image") -> str:
+    message = str(exc)
+    if path:
+        message = message.replace(str(path), f"the {what} ({Path(path).name})")
+    return message
+
+
+def load_image(path: str | None, what: str = "photo"):
+    """Decode an upload through the core's loader; bad files become a message for people."""
+    if not path:
+        raise gr.Error(f"Add a {what} first: upload one, paste it, or take one with the webcam.")
+    try:
+        return images.load(path, max_pixels=MAX_UPLOAD_PIXELS)
+    except StylizerError as exc:
+        raise gr.Error(f"Cannot use this {what}: {_friendly(exc, path, what)}", title="Bad image") from None
+
+
+def build_filter(
+    preset: str | None,
+    styles: list[tuple[str, float]] | None = None,
+    *,
+    strength: float | None = None,
+    size: int | None = None,
+    iterations: int | None = None,
+    seed: int | None = None,
+    init: str | None = None,
+    preserve_color: str | None = None,
+    layer_weights: tuple[float, ...] | None = None,
+    tv_weight: float | None = None,
+    optimizer: str | None = None,
+    scales: int | None = None,
+) -> Filter:
+    """The one place controls become a `Filter`: a preset (or own paintings) plus overrides.
+
+    A `None` keeps the preset's (or the paper's) value. Used by the UI and the API alike.
+    """
+    if size is not None and int(size) > MAX_SIZE:
+        raise gr.Error(f"Output size {int(size)} px is above this app's limit of {MAX_SIZE} px; choose {MAX_SIZE} or less.")
+    try:
+        if preset:
+            base = registry.get(preset).filter
+        elif styles:
+            base = Filter(styles=tuple(StyleImage(load_image(path, "painting"), weight=float(w)) for path, w in styles))
+        else:
+            raise gr.Error("Choose a preset, or upload at least one painting under “Your own style”.")
+        changes = {
+            "ratio": None if strength is None else ratio_from_strength(float(strength)),
+            "size": None if size is None else int(size),
+            "iterations": None if iterations is None else int(iterations),
+            "seed": None if seed is None else int(seed),
+            "init": init,
+            "preserve_color": preserve_color,
+            "layer_weights": None if layer_weights is None else tuple(float(w) for w in layer_weights),
+            "tv_weight": None if tv_weight is None else float(tv_weight),
+            "optimizer": optimizer,
+            "scales": None if scales is None else int(scales),
+        }
+        return base.replace(**{k: v for k, v in changes.items() if v is not None})
+    except StylizerError as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def save_result(result: Result, photo_path: str | None) -> str:
+    """Full-quality PNG with the parameters in its metadata, in a fresh temp folder."""
+    stem = Path(photo_path).stem if photo_path else "photo"
+    folder = Path(tempfile.mkdtemp(prefix="stylizer-"))
+    return str(images.save(result.image, folder / f"{stem}-painted.png", metadata=result.metadata()))
+
+
+def describe_preset(preset_id: str | None) -> str:
+    preset = registry.presets.get(preset_id or "")
+    if preset is None:
+        return ""
+    credit = f"  \n*{preset.credit}*" if preset.credit else ""
+    return f"**{preset.name}** — {preset.description}{credit}"
+
+
+def status_line(p: Progress) -> str:
+    bar = f"<progress value='{p.iteration}' max='{p.iterations}' style='width:100%'></progress>"
+    return f"{bar}\nScale {p.scale}/{p.scales} ({p.size[0]}×{p.size[1]}) · iteration {p.iteration}/{p.iterations} · {p.elapsed:.0f} s"
+
+
+# -- UI callbacks ------------------------------------------------------------------------
+
+_running: dict[str, threading.Event] = {}  # session -> cancel flag of its current run
+
+
+def paint(content, mode, preset_id, *rest, request: gr.Request = None):
+    """Streaming handler: live previews and a progress line, then result, download, comparison."""
+    own = rest[: 2 * OWN_STYLE_SLOTS]
+    strength, iterations, size, init, colour, seed, *advanced = rest[2 * OWN_STYLE_SLOTS :]
+    layer_weights, (tv_weight, optimizer, scales) = advanced[:5], advanced[5:]
+    photo = load_image(content)
+    styles = [(path, w) for path, w in zip(own[0::2], own[1::2]) if path]
+    flt = build_filter(
+        preset_id if mode == "preset" else None, styles,
+        strength=strength, size=size, iterations=iterations, seed=seed or 0, init=init,
+        preserve_color=colour, layer_weights=layer_weights, tv_weight=tv_weight,
+        optimizer=optimizer, scales=scales,
+    )
+    cancel = threading.Event()
+    session = getattr(request, "session_hash", None) or "local"
+    _running[session] = cancel
+    skip = gr.skip()
+    yield None, "Starting…", gr.DownloadButton(visible=False), None
+    last_status = 0.0
+    try:
+        for item in stylize_stream(photo, flt, cancel):
+            if isinstance(item, Progress):
+                now = time.monotonic()
+                if item.preview is not None or now - last_status >= STATUS_EVERY_S:
+                    last_status = now
+                    yield (item.preview if item.preview is not None else skip), status_line(item), skip, skip
+                continue
+            path = save_result(item, content)
+            stats = item.stats
+            done = (
+                f"Done in **{stats.seconds:.1f} s** · {stats.iterations} iterations · "
+                f"{item.image.width}×{item.image.height} px · {stylizer.description}"
+            )
+            before = images.fit(photo, max(item.image.size))
+            yield item.image, done, gr.DownloadButton(value=path, visible=True), (before, item.image)
+    except Cancelled:
+        yield skip, "Stopped. Change something and press **Paint** to try again.", skip, skip
+    except StylizerError as exc:
+        raise gr.Error(str(exc)) from None
+    finally:
+        if _running.get(session) is cancel:
+            del _running[session]
+
+
+def stop(request: gr.Request = None):
+    cancel = _running.get(getattr(request, "session_hash", None) or "local")
+    if cancel is None:
+        return gr.skip()
+    cancel.set()
+    return "Stopped. Change something and press **Paint** to try again."
+
+
+def preset_controls(preset_id: str | None):
+    """A preset's own settings fill the controls; the user can then change any of them."""
+    preset = registry.presets.get(preset_id or "")
+    if preset is None:
+        return (gr.skip(),) * (5 + len(LAYER_LABELS) + 3)
+    f = preset.filter
+    index = PRESET_IDS.index(preset.id)
+    weights = list(f.layer_weights) if len(f.layer_weights) == len(LAYER_LABELS) else [gr.skip()] * len(LAYER_LABELS)
+    return (
+        describe_preset(preset.id),
+        gr.Gallery(selected_index=index),
+        round(max(0.0, min(10.0, f.strength)) * 2) / 2,
+        f.preserve_color,
+        f.init if f.init in dict(INIT_CHOICES).values() else "content",
+        *weights,
+        f.tv_weight,
+        f.optimizer,
+        f.scales,
+    )
+
+
+def pick_preset(evt: gr.SelectData):
+    return PRESET_IDS[evt.index]
+
+
+# -- API ---------------------------------------------------------------------------------
+
+
+def api_stylize(
+    content: str,
+    preset: str = DEFAULT_PRESET,
+    style: str | None = None,
+    strength: float = 6.0,
+    size: int = DEFAULT_SIZE,
+    iterations: int = 300,
+    seed: int = 0,
+) -> str:
+    """Paint `content` with a preset (by id) or, when `preset` is empty, with the painting `style`.
+
+    Returns the painted image as a PNG file whose metadata holds the parameters used.
+    """
+    photo = load_image(content)
+    flt = build_filter(
+        preset or None, [(style, 1.0)] if style else None,
+        strength=strength, size=size, iterations=iterations, seed=seed,
+    )
+    try:
+        result = None
+        for item in stylize_stream(photo, flt):
+            result = item
+    except StylizerError as exc:
+        raise gr.Error(str(exc)) from None
+    return save_result(result, content)
+
+
+# -- layout ------------------------------------------------------------------------------
+
+with gr.Blocks(title="Stylizer — paint your photo") as demo:
+    gr.Markdown(
+        "# Stylizer — paint your photo like a masterpiece\n"
+        "Pick a photo and a painting, press **Paint**, and watch the painting appear "
+        "([Gatys et al.](https://arxiv.org/abs/1508.06576) neural style transfer)."
+    )
+    mode = gr.State("preset")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            content = gr.Image(
+                label="Your photo", type="filepath", image_mode=None,
+                sources=["upload", "webcam", "clipboard"], height=320,
+            )
+            with gr.Tabs():
+                with gr.Tab("Presets") as preset_tab:
+                    gallery = gr.Gallery(
+                        value=[(str(p.thumbnail), f"{p.name} — {p.credit}") for p in registry.presets.values()],
+                        label="Choose a painting", columns=5, height=250, object_fit="cover",
+                        allow_preview=False, selected_index=PRESET_IDS.index(DEFAULT_PRESET) if DEFAULT_PRESET else None,
+                        interactive=False,
+                    )
+                    preset = gr.Dropdown(
+                        choices=[(p.name, p.id) for p in registry.presets.values()],
+                        value=DEFAULT_PRESET, label="Preset",
+                    )
+                    preset_info = gr.Markdown(describe_preset(DEFAULT_PRESET))
+                with gr.Tab("Your own style") as own_tab:
+                    gr.Markdown("Upload one to three paintings; the weights set how much of each goes into the mix.")
+                    own_inputs = []
+                    with gr.Row():
+                        for i in range(OWN_STYLE_SLOTS):
+                            with gr.Column(min_width=120):
+                                own_inputs.append(gr.Image(
+                                    label=f"Painting {i + 1}", type="filepath", image_mode=None,
+                                    sources=["upload", "clipboard"], height=160,
+                                ))
+                                own_inputs.append(gr.Slider(0.1, 5, value=1, step=0.1, label="Weight"))
+            strength = gr.Slider(0, 10, value=6, step=0.5, label="Style strength",
+                                 info="0 keeps the photo, 10 is pure painting texture")
+            with gr.Row():
+                quality = gr.Radio(QUALITY, value=300, label="Quality", info="100 / 300 / 600 iterations")
+                size = gr.Slider(64, MAX_SIZE, value=DEFAULT_SIZE, step=32, label="Output size (long side, px)")
+            with gr.Row():
+                init = gr.Radio(INIT_CHOICES, value="content", label="Start from")
+                colour = gr.Radio(COLOR_CHOICES, value=DEFAULT_FILTER.preserve_color, label="Colours")
+            seed = gr.Number(value=0, precision=0, minimum=0, label="Seed", info="same seed and settings, same picture")
+            with gr.Accordion("Advanced", open=False):
+                with gr.Row():
+                    layer_weights = [
+                        gr.Number(value=w, minimum=0, label=label, min_width=90)
+                        for w, label in zip(DEFAULT_FILTER.layer_weights, LAYER_LABELS)
+                    ]
+                with gr.Row():
+                    tv_weight = gr.Number(value=DEFAULT_FILTER.tv_weight, minimum=0, label="Smoothing (TV weight)")
+                    optimizer = gr.Radio(["lbfgs", "adam"], value=DEFAULT_FILTER.optimizer, label="Optimizer")
+                    scales = gr.Slider(1, 5, value=DEFAULT_FILTER.scales, step=1, label="Scales (coarse to fine)")
+        with gr.Column(scale=1):
+            with gr.Row():
+                run_button = gr.Button("Paint", variant="primary", scale=3)
+                stop_button = gr.Button("Cancel", variant="stop", scale=1)
+            status = gr.Markdown("Ready.")
+            output = gr.Image(label="Painting", type="pil", format="png", interactive=False, height=420)
+            download = gr.DownloadButton("Download full-quality PNG", visible=False)
+            compare = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=420)
+
+    gr.Examples(
+        examples=[
+            [str(EXAMPLES / "tubingen.jpg"), "starry-night"],
+            [str(EXAMPLES / "coffee.png"), "the-scream"],
+            [str(EXAMPLES / "astronaut.png"), "great-wave"],
+        ],
+        inputs=[content, preset],
+        cache_examples=False,
+        label="Try an example",
+    )
+    if registry.errors:
+        gr.Markdown("Presets that could not be loaded:\n" + "\n".join(f"- `{e}`" for e in registry.errors))
+
+    # API-only inputs (hidden): plain values and files, so clients get our messages.
+    with gr.Row(visible=False):
+        api_inputs = [
+            gr.File(label="content", type="filepath"),
+            gr.Textbox(label="preset", value=DEFAULT_PRESET),
+            gr.File(label="style", type="filepath"),
+            gr.Number(label="strength", value=6.0),
+            gr.Number(label="size", value=DEFAULT_SIZE, precision=0),
+            gr.Number(label="iterations", value=300, precision=0),
+            gr.Number(label="seed", value=0, precision=0),
+        ]
+        api_output = gr.Image(label="painting", type="filepath", format="png")
+        api_button = gr.Button("api")
+
+    preset_tab.select(lambda: "preset", None, mode, api_visibility="private", queue=False)
+    own_tab.select(lambda: "own", None, mode, api_visibility="private", queue=False)
+    gallery.select(pick_preset, None, preset, api_visibility="private", queue=False)
+    preset.change(
+        preset_controls, preset,
+        [preset_info, gallery, strength, colour, init, *layer_weights, tv_weight, optimizer, scales],
+        api_visibility="private", queue=False,
+    )
+    run_event = run_button.click(
+        paint,
+        [content, mode, preset, *own_inputs, strength, quality, size, init, colour, seed,
+         *layer_weights, tv_weight, optimizer, scales],
+        [output, status, download, compare],
+        api_visibility="undocumented", concurrency_id="stylize", show_progress="minimal",
+    )
+    stop_button.click(stop, None, status, cancels=[run_event], queue=False, api_visibility="private")
+    api_button.click(api_stylize, api_inputs, api_output, api_name="stylize", concurrency_id="stylize")
+
+
+if __name__ == "__main__":
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE).launch(
+        show_error=True, max_file_size=f"{MAX_UPLOAD_MB}mb",
+    )
