@@ -19,17 +19,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+USER_PRESET = "persistence-of-memory"
+
+
 @pytest.fixture(scope="module")
-def client():
-    previous = os.environ.get("STYLIZER_WARM")
-    os.environ["STYLIZER_WARM"] = "0"  # no background warm-up competing with the tests
+def client(tmp_path_factory):
+    # A user's own preset folder, added as presets/README.md says: no code changes.
+    folder = tmp_path_factory.mktemp("my-presets")
+    Image.new("RGB", (64, 48), (190, 150, 70)).save(folder / "my_painting.jpg")
+    (folder / f"{USER_PRESET}.yaml").write_text("name: The Persistence of Memory\nstyle: my_painting.jpg\n")
+    env = {"STYLIZER_WARM": "0", "STYLIZER_PRESETS": str(folder)}  # no warm-up competing with tests
+    previous = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
     try:
         import app
     finally:
-        if previous is None:
-            os.environ.pop("STYLIZER_WARM", None)
-        else:
-            os.environ["STYLIZER_WARM"] = previous
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
     port = _free_port()
     app.demo.queue().launch(
@@ -57,6 +66,15 @@ def test_stylize_endpoint_paints_the_photo(client):
         photo = Image.open(PHOTO).convert("RGB").resize(painted.size)
         difference = ImageChops.difference(painted.convert("RGB"), photo)
         assert max(hi for _, hi in difference.getextrema()) > 30  # really repainted
+
+
+def test_user_preset_folder_is_offered_and_usable(client):
+    import app
+
+    assert USER_PRESET in app.PRESET_IDS
+    path = _stylize(client, PHOTO, preset=USER_PRESET, size=40, iterations=3)
+    with Image.open(path) as painted:
+        assert max(painted.size) == 40
 
 
 def test_own_style_when_preset_is_empty(client):
