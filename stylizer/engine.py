@@ -18,7 +18,6 @@ import torch
 
 from . import color, images
 from .devices import precision_name, resolve_device, resolve_precision
-
 from .filter import Filter, StyleImage
 from .losses import content_distance, gram, style_distance
 from .transfer import (
