@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _stylize(args: argparse.Namespace) -> int:
-    _check_output(args.output)
+    images.output_format(args.output)  # fail before the model loads, not after the work
     filter = _filter_from_args(args)
     stylizer = Stylizer(args.device, args.precision)
     progress = None if args.quiet else TerminalProgress()
@@ -82,7 +82,7 @@ def _stylize(args: argparse.Namespace) -> int:
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    _check_output(args.output)
+    images.output_format(args.output)  # fail before the model loads, not after the work
     args.style = [args.style_image]
     filter = _filter_from_args(args)
     stylizer = Stylizer(args.device, args.precision)
@@ -110,7 +110,7 @@ def _list_presets(args: argparse.Namespace) -> int:
 
 
 def _sheet(args: argparse.Namespace) -> int:
-    _check_output(args.output)
+    images.output_format(args.output)  # fail before the model loads, not after the work
     registry = load_presets(args.presets)
     for error in registry.errors:
         print(f"skipped {error}", file=sys.stderr)
@@ -170,16 +170,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "seed": args.seed,
     }
     return {name: value for name, value in fields.items() if value is not None}
-
-
-def _check_output(path: Path) -> None:
-    if path.suffix.lower() not in images.SAVE_FORMATS:
-        raise StylizerError(
-            f"{path}: unsupported output extension {path.suffix or '(none)'!r}; "
-            f"use one of {', '.join(sorted(images.SAVE_FORMATS))}"
-        )
-    if not path.parent.is_dir():
-        raise StylizerError(f"{path}: output folder {path.parent} does not exist")
 
 
 # -- progress ----------------------------------------------------------------------------

@@ -115,6 +115,14 @@ def resize_tensor(tensor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def save(image: Image.Image, path: str | Path, metadata: dict | None = None, quality: int = 95) -> Path:
     """Write in the format the extension names; parameters go into PNG text metadata."""
     path = Path(path)
+    fmt = output_format(path)
+    image.save(path, fmt, **save_options(fmt, metadata, quality))
+    return path
+
+
+def output_format(path: str | Path) -> str:
+    """The Pillow format for an output path; raises before any work if it cannot be written."""
+    path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ImageError(
@@ -123,8 +131,7 @@ def save(image: Image.Image, path: str | Path, metadata: dict | None = None, qua
         )
     if not path.parent.is_dir():
         raise ImageError(f"{path}: output folder {path.parent} does not exist")
-    image.save(path, fmt, **save_options(fmt, metadata, quality))
-    return path
+    return fmt
 
 
 def save_options(fmt: str, metadata: dict | None, quality: int = 95) -> dict:
