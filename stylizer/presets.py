@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-import yaml
 from PIL import Image
 
+from . import yamlfields as fields
 from .errors import FilterError, StylizerError
 from .filter import Filter, StyleImage, ratio_from_strength
 
@@ -128,17 +128,7 @@ def load_preset(path: Path) -> Preset:
     """Read and validate one YAML preset; any problem raises `PresetError` naming file and field."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_bytes())
-    except OSError as exc:
-        raise PresetError(path, f"cannot read file ({exc.strerror or exc})") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise PresetError(path, f"invalid YAML{where}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise PresetError(path, f"invalid YAML: {exc}") from None
-    try:
-        return _preset_from(path, data)
+        return _preset_from(path, fields.read_yaml(path))
     except FilterError as exc:
         raise PresetError(path, str(exc)) from None
 
@@ -152,30 +142,30 @@ def _preset_from(path: Path, data: object) -> Preset:
         raise FilterError(f"the top level must be a mapping of 'field: value' lines (with at least 'style'), got {got}")
     for key in data:
         if key not in FIELDS:
-            raise FilterError(_unknown("field", key, FIELDS))
+            raise FilterError(fields.unknown("field", key, FIELDS))
     if "style" not in data:
         raise FilterError("style: missing; give the painting's image path, relative to this file")
     if "strength" in data and "ratio" in data:
         raise FilterError("strength: give either strength or ratio, not both")
     if "style_layers" in data and "layer_weights" not in data:
-        given, default = len(_list("style_layers", data["style_layers"])), len(Filter.layer_weights)
+        given, default = len(fields.as_list("style_layers", data["style_layers"])), len(Filter.layer_weights)
         if given != default:
             raise FilterError(f"style_layers: {given} layers given; add layer_weights with one weight per layer")
 
-    fields = {key: convert(key, data[key]) for key, convert in _CONVERTERS.items() if key in data}
+    values = {key: convert(key, data[key]) for key, convert in _CONVERTERS.items() if key in data}
     if "strength" in data:
-        strength = _number("strength", data["strength"])
+        strength = fields.number("strength", data["strength"])
         if not 0 <= strength <= 10:
             raise FilterError(f"strength: expected a number from 0 to 10, got {data['strength']!r}")
-        fields["ratio"] = ratio_from_strength(strength)
+        values["ratio"] = ratio_from_strength(strength)
     styles = _styles(path.parent, data["style"])
     preset_id = path.stem
     return Preset(
         id=preset_id,
-        name=_text("name", data.get("name", preset_id.replace("-", " ").title())),
-        description=_text("description", data.get("description", "")),
-        credit=_text("credit", data.get("credit", "")),
-        filter=Filter(styles=styles, **fields),
+        name=fields.text("name", data.get("name", preset_id.replace("-", " ").title())),
+        description=fields.text("description", data.get("description", "")),
+        credit=fields.text("credit", data.get("credit", "")),
+        filter=Filter(styles=styles, **values),
         path=path,
     )
 
@@ -183,7 +173,7 @@ def _preset_from(path: Path, data: object) -> Preset:
 def _styles(folder: Path, value: object) -> tuple[StyleImage, ...]:
     if isinstance(value, str):
         return (StyleImage(_style_path(folder, "style", value)),)
-    entries = _list("style", value)
+    entries = fields.as_list("style", value)
     if not entries:
         raise FilterError("style: the list is empty; give at least one image")
     styles = []
@@ -196,11 +186,11 @@ def _styles(folder: Path, value: object) -> tuple[StyleImage, ...]:
             raise FilterError(f"{where}: expected an image path or 'image:/weight:/scale:', got {entry!r}")
         for key in entry:
             if key not in STYLE_KEYS:
-                raise FilterError(f"{where}: " + _unknown("key", key, STYLE_KEYS))
+                raise FilterError(f"{where}: " + fields.unknown("key", key, STYLE_KEYS))
         if "image" not in entry:
             raise FilterError(f"{where}: missing 'image' (the painting's path)")
-        image = _style_path(folder, f"{where}: image", _text(f"{where}: image", entry["image"]))
-        extras = {k: _number(f"{where}: {k}", entry[k]) for k in ("weight", "scale") if k in entry}
+        image = _style_path(folder, f"{where}: image", fields.text(f"{where}: image", entry["image"]))
+        extras = {k: fields.number(f"{where}: {k}", entry[k]) for k in ("weight", "scale") if k in entry}
         styles.append(StyleImage(image, **extras))
     return tuple(styles)
 
@@ -236,67 +226,25 @@ def _style_path(folder: Path, where: str, relative: str) -> Path:
     return resolved
 
 
-def _unknown(what: str, key: object, valid: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(key), list(valid), n=1)
-    hint = f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(valid)}"
-    return f"unknown {what} '{key}'; {hint}"
-
-
-def _text(field: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise FilterError(f"{field}: expected text, got {value!r} (put it in quotes)")
-    return value
-
-
-def _number(field: str, value: object) -> float:
-    # YAML 1.1 reads `1e-6` (no dot) as text, so numeric text is accepted as a number.
-    if not isinstance(value, bool) and isinstance(value, (int, float, str)):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise FilterError(f"{field}: expected a number, got {value!r}")
-
-
-def _integer(field: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise FilterError(f"{field}: expected a whole number, got {value!r}")
-    return value
-
-
-def _list(field: str, value: object) -> list:
-    if not isinstance(value, list):
-        raise FilterError(f"{field}: expected a list like [a, b, c], got {value!r}")
-    return value
-
-
-def _numbers(field: str, value: object) -> tuple[float, ...]:
-    return tuple(_number(field, v) for v in _list(field, value))
-
-
-def _words(field: str, value: object) -> tuple[str, ...]:
-    return tuple(_text(field, v) for v in _list(field, value))
-
-
 def _color_mode(field: str, value: object) -> str:
     # `preserve_color: no` or an empty value is YAML false/null; both mean "none".
-    return "none" if value is None or value is False else _text(field, value)
+    return "none" if value is None or value is False else fields.text(field, value)
 
 
 _CONVERTERS: dict[str, Callable[[str, object], object]] = {
-    "ratio": _number,
-    "layer_weights": _numbers,
-    "style_layers": _words,
-    "content_layer": _text,
-    "tv_weight": _number,
-    "size": _integer,
-    "iterations": _integer,
-    "scales": _integer,
-    "init": _text,
-    "optimizer": _text,
-    "learning_rate": _number,
+    "ratio": fields.number,
+    "layer_weights": fields.numbers,
+    "style_layers": fields.words,
+    "content_layer": fields.text,
+    "tv_weight": fields.number,
+    "size": fields.integer,
+    "iterations": fields.integer,
+    "scales": fields.integer,
+    "init": fields.text,
+    "optimizer": fields.text,
+    "learning_rate": fields.number,
     "preserve_color": _color_mode,
-    "pooling": _text,
-    "seed": _integer,
+    "pooling": fields.text,
+    "seed": fields.integer,
 }
 FIELDS = ("name", "description", "credit", "style", "strength", *_CONVERTERS)
