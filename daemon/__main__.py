@@ -1,0 +1,122 @@
+"""`python -m daemon`: watch folders and stylize what lands there.
+
+    python -m daemon INBOX --out OUTBOX          # zero-config: INBOX/<preset-id>/ -> OUTBOX/<preset-id>/
+    python -m daemon --config daemon.yaml        # rules, formats, sizes, several folders
+    python -m daemon status --out OUTBOX         # what it is doing (or --config daemon.yaml)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from stylizer.devices import DEVICES, PRECISIONS
+from stylizer.errors import StylizerError
+
+from .config import DEFAULT_QUALITY, DEFAULT_SETTLE_SECONDS, FORMATS, ORIGINALS, Rule, read_config, state_dir_for, zero_config
+from .status import describe, read_status
+
+PROG = "python -m daemon"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["status"]:
+        return _status(argv[1:])
+    args = _parse_run(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+    )
+    source = _config_source(args)
+    try:
+        from .service import WatchService  # imports torch: after argument errors are out of the way
+
+        service = WatchService(source)
+        service.start()
+    except StylizerError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    stopping.wait()
+    service.stop()
+    return 0
+
+
+def _config_source(args: argparse.Namespace):
+    """A function that (re)reads the configuration: the YAML file, or the command line's."""
+    if args.config is not None:
+        path = args.config.resolve()
+        return lambda: read_config(path)
+    defaults = Rule(presets=(), format=args.format, quality=args.quality, size=args.size)
+    settings = dict(
+        originals=args.originals,
+        device=args.device,
+        precision=args.precision,
+        settle_seconds=args.settle,
+        defaults=defaults,
+    )
+    return lambda: zero_config(args.inbox, args.out, tuple(args.presets), **settings)
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Watch folders and stylize every photo dropped into them.",
+        epilog="Also: `python -m daemon status --out OUTBOX` shows what a running daemon is doing.",
+    )
+    parser.add_argument("inbox", nargs="?", type=Path, help="folder to watch; drop photos into INBOX/<preset-id>/")
+    parser.add_argument("--out", type=Path, help="where the paintings go: OUTBOX/<preset-id>/")
+    parser.add_argument("--config", type=Path, help="daemon.yaml with watch folders, rules and settings")
+    parser.add_argument("--presets", type=Path, action="append", default=[], metavar="DIR", help="extra presets folder")
+    parser.add_argument("--originals", choices=ORIGINALS, default="keep",
+                        help="keep originals in place, or move them to processed/ once painted")
+    parser.add_argument("--format", choices=FORMATS, default="same", help="output format (default: same as the photo)")
+    parser.add_argument("--quality", type=int, default=DEFAULT_QUALITY, help="JPEG/WebP quality")
+    parser.add_argument("--size", type=int, help="long side of the outputs (default: each preset's)")
+    parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.add_argument("--settle", type=float, default=DEFAULT_SETTLE_SECONDS, metavar="SECONDS",
+                        help="how long a file must stay unchanged before it is read")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also log ignored files")
+    return parser
+
+
+def _parse_run(argv: Sequence[str]) -> argparse.Namespace:
+    parser = _run_parser()
+    args = parser.parse_args(argv)
+    if args.config is not None:
+        if args.inbox is not None or args.out is not None:
+            parser.error("give either --config or INBOX --out OUTBOX, not both")
+    elif args.inbox is None or args.out is None:
+        parser.error("give INBOX --out OUTBOX (or --config daemon.yaml)")
+    return args
+
+
+def _status(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog=f"{PROG} status", description="Show what a daemon is doing.")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="the daemon's output folder")
+    where.add_argument("--config", type=Path, help="the daemon's daemon.yaml")
+    args = parser.parse_args(argv)
+    try:
+        output = read_config(args.config).output if args.config else args.out.resolve()
+    except StylizerError as exc:
+        print(f"{PROG} status: error: {exc}", file=sys.stderr)
+        return 2
+    state_dir = state_dir_for(output)
+    status = read_status(state_dir)
+    print(describe(status, state_dir))
+    return 0 if status is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

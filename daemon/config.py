@@ -1,0 +1,238 @@
+"""The daemon's configuration: which folders to watch, which presets apply to which files.
+
+There are two ways in. `zero_config` is the no-file form (`python -m daemon INBOX --out
+OUTBOX`): every preset gets a sub-folder of the inbox. `read_config` reads daemon.yaml,
+whose rules add sub-folders or globs with their own presets, format and size. Both give
+the same `DaemonConfig`, checked against the presets that are actually loaded, so a rule
+naming a missing preset is refused at start (and on reload) rather than at 3 a.m.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from stylizer import yamlfields as fields
+from stylizer.errors import FilterError, StylizerError
+from stylizer.images import SAVE_FORMATS
+from stylizer.presets import PresetRegistry
+
+ORIGINALS = ("keep", "move")
+FORMATS = ("same", "jpg", "png", "webp")
+# Inside each watch folder: where originals go when done or unusable. Never scanned.
+PROCESSED_DIR = "processed"
+FAILED_DIR = "failed"
+RESERVED_DIRS = (PROCESSED_DIR, FAILED_DIR)
+DEFAULT_QUALITY = 92
+DEFAULT_SETTLE_SECONDS = 2.0
+
+TOP_FIELDS = (
+    "watch", "output", "presets", "originals", "preset_folders", "rules",
+    "format", "quality", "size", "device", "precision", "settle_seconds",
+)
+RULE_FIELDS = ("folder", "glob", "presets", "format", "quality", "size")
+
+
+class ConfigError(StylizerError):
+    """A daemon configuration that cannot be used; the message names the file and field."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Files under `folder` (or matching `glob`) are painted with each of `presets`.
+
+    Outputs keep the file's path below the rule's folder, so `INBOX/starry-night/trip/a.jpg`
+    becomes `OUTBOX/starry-night/trip/a.jpg`.
+    """
+
+    presets: tuple[str, ...]
+    folder: str | None = None
+    glob: str | None = None
+    format: str = "same"
+    quality: int = DEFAULT_QUALITY
+    size: int | None = None
+
+    def relative_output(self, relative: PurePosixPath) -> PurePosixPath | None:
+        """Where a file at `relative` (to its watch folder) lands below a preset's output
+        folder, or None when this rule does not apply to it."""
+        if self.folder is not None:
+            folder = PurePosixPath(self.folder)
+            if relative.parent == folder or folder in relative.parents:
+                return relative.relative_to(folder)
+            return None
+        return relative if fnmatch.fnmatchcase(relative.as_posix(), self.glob or "") else None
+
+    def output_suffix(self, source_suffix: str) -> str:
+        if self.format != "same":
+            return f".{self.format}"
+        # Keep the photo's own format when it is one we write; GIFs, TIFFs etc. become PNG.
+        return source_suffix.lower() if source_suffix.lower() in SAVE_FORMATS else ".png"
+
+    def describe(self) -> str:
+        return f"folder {self.folder}/" if self.folder is not None else f"glob {self.glob}"
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    watch: tuple[Path, ...]
+    output: Path
+    rules: tuple[Rule, ...]
+    presets: tuple[Path, ...] = ()
+    originals: str = "keep"
+    device: str = "auto"
+    precision: str = "auto"
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS
+    source: Path | None = None  # the YAML file, when there is one
+    preset_folders: bool = True
+    defaults: Rule = field(default_factory=lambda: Rule(presets=()))
+
+    def match(self, relative: PurePosixPath) -> tuple[Rule, PurePosixPath] | None:
+        """The first rule that applies to a file (explicit rules before preset folders)."""
+        for rule in self.rules:
+            output = rule.relative_output(relative)
+            if output is not None:
+                return rule, output
+        return None
+
+    @property
+    def state_dir(self) -> Path:
+        return state_dir_for(self.output)
+
+
+def state_dir_for(output: Path) -> Path:
+    """Journal, lock and status live next to the outputs they describe (hidden from users)."""
+    return output / ".stylizer-daemon"
+
+
+def zero_config(inbox: Path, output: Path, preset_dirs: tuple[Path, ...] = (), **settings: object) -> DaemonConfig:
+    """The no-file form: `INBOX/<preset-id>/` -> that preset, for every preset found."""
+    inbox, output = Path(inbox).resolve(), Path(output).resolve()
+    if output == inbox or inbox in output.parents or output in inbox.parents:
+        raise ConfigError(f"the output folder {output} overlaps the watch folder {inbox}; keep them apart")
+    return DaemonConfig(
+        watch=(inbox,), output=output, rules=(), presets=tuple(Path(p).resolve() for p in preset_dirs), **settings
+    )
+
+
+def read_config(path: Path) -> DaemonConfig:
+    """Read and check daemon.yaml; raise `ConfigError` naming the file, field and problem."""
+    path = Path(path)
+    try:
+        return _config_from(path, fields.mapping("the file", fields.read_yaml(path), TOP_FIELDS))
+    except FilterError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def resolve(config: DaemonConfig, registry: PresetRegistry) -> DaemonConfig:
+    """Check every rule against the loaded presets and add the preset-folder rules."""
+    for rule_number, rule in enumerate(config.rules, 1):
+        for preset_id in rule.presets:
+            try:
+                registry.get(preset_id)
+            except StylizerError as exc:
+                where = f"{config.source}: " if config.source else ""
+                raise ConfigError(f"{where}rules[{rule_number}] ({rule.describe()}): {exc}") from None
+    folder_rules = ()
+    if config.preset_folders:
+        base = config.defaults
+        folder_rules = tuple(
+            Rule(presets=(preset_id,), folder=preset_id, format=base.format, quality=base.quality, size=base.size)
+            for preset_id in registry.presets
+            if preset_id not in RESERVED_DIRS
+        )
+    if not config.rules and not folder_rules:
+        raise ConfigError(f"{config.source or 'daemon'}: no rules and no presets to make folders for")
+    return dataclasses.replace(config, rules=config.rules + folder_rules)
+
+
+def _config_from(path: Path, data: dict) -> DaemonConfig:
+    base = path.parent
+    if "watch" not in data:
+        raise FilterError("watch: missing; give the folder (or a list of folders) to watch")
+    if "output" not in data:
+        raise FilterError("output: missing; give the folder the paintings are written to")
+    watch_value = data["watch"]
+    watch_list = [watch_value] if isinstance(watch_value, str) else fields.words("watch", watch_value)
+    if not watch_list:
+        raise FilterError("watch: the list is empty")
+    watch = tuple(_folder(base, "watch", w) for w in watch_list)
+    output = _folder(base, "output", fields.text("output", data["output"]))
+    for folder in watch:
+        if output == folder or folder in output.parents or output in folder.parents:
+            raise FilterError(f"output: {output} overlaps the watch folder {folder}; keep them apart")
+    preset_value = data.get("presets", [])
+    preset_list = [preset_value] if isinstance(preset_value, str) else fields.words("presets", preset_value)
+    defaults = _rule_settings("", data, presets=())
+    rules_value = fields.as_list("rules", data.get("rules", []))
+    rules = tuple(_rule(i, entry) for i, entry in enumerate(rules_value, 1))
+    settle = fields.number("settle_seconds", data.get("settle_seconds", DEFAULT_SETTLE_SECONDS))
+    if not 0 <= settle <= 600:
+        raise FilterError(f"settle_seconds: expected 0 to 600 seconds, got {settle}")
+    return DaemonConfig(
+        watch=watch,
+        output=output,
+        rules=tuple(_with_defaults(rule, defaults, rules_value[i]) for i, rule in enumerate(rules)),
+        presets=tuple(_folder(base, "presets", p) for p in preset_list),
+        originals=fields.choice("originals", data.get("originals", "keep"), ORIGINALS),
+        device=fields.text("device", data.get("device", "auto")),
+        precision=fields.text("precision", data.get("precision", "auto")),
+        settle_seconds=settle,
+        source=path,
+        preset_folders=fields.boolean("preset_folders", data.get("preset_folders", True)),
+        defaults=defaults,
+    )
+
+
+def _rule(number: int, entry: object) -> Rule:
+    where = f"rules[{number}]"
+    try:
+        data = fields.mapping(where, entry, RULE_FIELDS)
+        if ("folder" in data) == ("glob" in data):
+            raise FilterError("give exactly one of 'folder' (a sub-folder of the watch folder) or 'glob'")
+        if "presets" not in data:
+            raise FilterError("presets: missing; name one or more preset ids")
+        value = data["presets"]
+        presets = (fields.text("presets", value),) if isinstance(value, str) else fields.words("presets", value)
+        if not presets:
+            raise FilterError("presets: the list is empty")
+        rule = _rule_settings(where, data, presets=presets)
+        if "folder" in data:
+            folder = PurePosixPath(fields.text("folder", data["folder"]).strip("/"))
+            if folder.is_absolute() or ".." in folder.parts or not folder.parts:
+                raise FilterError(f"folder: '{data['folder']}' must be a sub-folder inside the watch folder")
+            if folder.parts[0] in RESERVED_DIRS:
+                raise FilterError(f"folder: '{folder.parts[0]}/' is where the daemon puts originals; pick another name")
+            return dataclasses.replace(rule, folder=folder.as_posix())
+        return dataclasses.replace(rule, glob=fields.text("glob", data["glob"]))
+    except FilterError as exc:
+        raise FilterError(f"{where}: {exc}") from None
+
+
+def _rule_settings(where: str, data: dict, presets: tuple[str, ...]) -> Rule:
+    """format/quality/size as given at the top level or in one rule."""
+    fmt = fields.choice("format", data.get("format", "same"), FORMATS)
+    quality = fields.integer("quality", data.get("quality", DEFAULT_QUALITY))
+    if not 1 <= quality <= 100:
+        raise FilterError(f"quality: expected 1 to 100, got {quality}")
+    size = data.get("size")
+    if size is not None:
+        size = fields.integer("size", size)
+        if not 32 <= size <= 8192:
+            raise FilterError(f"size: expected 32 to 8192 pixels (long side), got {size}")
+    return Rule(presets=presets, format=fmt, quality=quality, size=size)
+
+
+def _with_defaults(rule: Rule, defaults: Rule, given: dict) -> Rule:
+    """A rule's own format/quality/size win; what it leaves out comes from the top level."""
+    return dataclasses.replace(
+        rule,
+        format=rule.format if "format" in given else defaults.format,
+        quality=rule.quality if "quality" in given else defaults.quality,
+        size=rule.size if "size" in given else defaults.size,
+    )
+
+
+def _folder(base: Path, field_name: str, value: str) -> Path:
+    return (base / Path(fields.text(field_name, value)).expanduser()).resolve()

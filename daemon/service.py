@@ -1,0 +1,254 @@
+"""The running daemon: watchers, one worker thread, hot reload and the status file.
+
+One worker thread paints one file at a time: two stylizations at once on a CPU only slow
+each other down, and on a GPU the shared `Stylizer` runs one job at a time anyway. That is
+also what lets the app and the daemon share a process and a GPU: pass the app's
+`Stylizer` in and both queue on its lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.observers import Observer
+
+from stylizer.engine import Stylizer
+from stylizer.errors import Cancelled, StylizerError
+from stylizer.presets import BUILTIN_DIR, PRESET_SUFFIXES, PRESETS_ENV, PresetRegistry, load_presets
+
+from .config import RESERVED_DIRS, DaemonConfig, resolve
+from .files import is_in_progress, remove_stale_temporaries
+from .journal import Journal
+from .status import StatusBoard
+from .watcher import ChangeHandler, InboxHandler, Settler
+from .worker import Settings, Worker
+
+log = logging.getLogger("daemon")
+
+ConfigSource = Callable[[], DaemonConfig]
+
+
+class WatchService:
+    """Start with `start()`, stop with `stop()`; `source` is re-read whenever settings change."""
+
+    def __init__(self, source: ConfigSource, stylizer: Stylizer | None = None) -> None:
+        self._source = source
+        self._settings = self._load(previous=None)  # a bad config fails here, before anything starts
+        config = self._settings.config
+        self.stylizer = stylizer or Stylizer(config.device, config.precision)
+        self._stop = threading.Event()
+        self._settler = Settler(config.settle_seconds)
+        self._observer = Observer()
+        self._inbox_watches: dict[Path, object] = {}
+        self._settings_watches: dict[Path, object] = {}
+        self._settings_handler = ChangeHandler(self._is_settings_file, self.reload)
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self.journal: Journal | None = None
+        self.status: StatusBoard | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        config = self._settings.config
+        self._open_output(config)
+        self._prepare_folders(config)
+        self._observer.start()
+        self._schedule(config)
+        self._thread = threading.Thread(target=self._work, name="daemon-worker", daemon=True)
+        self._thread.start()
+        self.scan()
+        self.status.update(state="watching", queued=len(self._settler))
+        watched = ", ".join(str(w) for w in config.watch)
+        log.info("watching %s -> %s on %s (%d rules)", watched, config.output, self.stylizer.description, len(config.rules))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop promptly: a running job is cancelled and redone at the next start."""
+        self._stop.set()
+        self._settler.wake()
+        self._settings_handler.cancel()
+        self._observer.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._observer.join(timeout)
+        if self.status is not None:
+            self.status.update(state="stopped", running=None, queued=len(self._settler))
+        if self.journal is not None:
+            self.journal.close()
+        log.info("stopped")
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once nothing is queued or running (for tests and batch scripts)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not len(self._settler) and not self._busy:
+                return True
+            time.sleep(0.05)
+        return False
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Re-read the configuration and presets; a broken edit leaves the last good ones in force."""
+        try:
+            settings = self._load(previous=self._settings)
+        except StylizerError as exc:
+            log.error("settings not reloaded, the last good ones stay in force: %s", exc)
+            self.status.update(last_error=str(exc))
+            return
+        old = self._settings.config
+        self._settings = settings
+        self._settler.settle_seconds = settings.config.settle_seconds
+        self._prepare_folders(settings.config)
+        self._schedule(settings.config)
+        self.status.update(last_error=None, config=str(settings.config.source) if settings.config.source else None)
+        log.info("settings reloaded (%d rules)", len(settings.config.rules))
+        if settings.config != old:
+            self.scan()  # files already waiting may match a new rule
+
+    def _load(self, previous: Settings | None) -> Settings:
+        config = self._source()
+        registry = load_presets(config.presets)
+        if previous is not None:
+            registry = _keep_last_good(previous.registry, registry)
+        for error in registry.errors:
+            log.warning("preset skipped: %s", error)
+        return Settings(resolve(config, registry), registry)
+
+    def _is_settings_file(self, path: Path) -> bool:
+        config = self._settings.config
+        return path == config.source or (
+            path.suffix.lower() in PRESET_SUFFIXES and path.parent.resolve() in self._preset_folders(config)
+        )
+
+    @staticmethod
+    def _preset_folders(config: DaemonConfig) -> set[Path]:
+        env = [Path(p) for p in os.environ.get(PRESETS_ENV, "").split(os.pathsep) if p]
+        return {p.resolve() for p in (BUILTIN_DIR, *env, *config.presets) if p.is_dir()}
+
+    # -- folders -----------------------------------------------------------------------------
+
+    def _open_output(self, config: DaemonConfig) -> None:
+        config.output.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(config.state_dir)
+        self.status = StatusBoard(config.state_dir, config.source)
+        for folder in (config.output, *config.watch):
+            for stale in remove_stale_temporaries(folder):
+                log.info("removed an unfinished temporary file from an earlier run: %s", stale)
+
+    def _switch_output(self, config: DaemonConfig) -> None:
+        """The output folder changed in daemon.yaml: move the journal and status along, between jobs."""
+        if self.journal is not None and self.journal.state_dir == config.state_dir:
+            return
+        counts = self.status.snapshot()
+        self.journal.close()
+        self._open_output(config)
+        self.status.update(state="watching", done=counts["done"], failed=counts["failed"])
+
+    @staticmethod
+    def _prepare_folders(config: DaemonConfig) -> None:
+        """Create the watch folders and one sub-folder per rule, so users see where to drop."""
+        for watch in config.watch:
+            watch.mkdir(parents=True, exist_ok=True)
+            for rule in config.rules:
+                if rule.folder is not None:
+                    (watch / rule.folder).mkdir(parents=True, exist_ok=True)
+
+    def _schedule(self, config: DaemonConfig) -> None:
+        inbox_handler = InboxHandler(self._settler, self.wanted, self.scan_folder)
+        _reschedule(self._observer, self._inbox_watches, set(config.watch), inbox_handler, recursive=True)
+        folders = self._preset_folders(config)
+        if config.source is not None:
+            folders.add(config.source.parent)
+        _reschedule(self._observer, self._settings_watches, folders, self._settings_handler, recursive=False)
+
+    # -- finding files -----------------------------------------------------------------------
+
+    def wanted(self, path: Path) -> bool:
+        """Is this a file the daemon should look at (inside a watch folder, not ours, not in progress)?"""
+        watch = self._watch_of(path)
+        if watch is None:
+            return False
+        parts = path.relative_to(watch).parts
+        if not parts or parts[0] in RESERVED_DIRS:
+            return False
+        if any(part.startswith(".") for part in parts) or is_in_progress(parts[-1]):
+            return False
+        return not path.is_dir()
+
+    def scan(self) -> None:
+        """Offer every file already in the watch folders (arrived while the daemon was down)."""
+        for watch in self._settings.config.watch:
+            self.scan_folder(watch)
+
+    def scan_folder(self, folder: Path) -> None:
+        for root, dirs, files in os.walk(folder):
+            here = Path(root)
+            dirs[:] = sorted(d for d in dirs if self.wanted_folder(here / d))
+            for name in sorted(files):
+                if self.wanted(here / name):
+                    self._settler.touch(here / name)
+
+    def wanted_folder(self, folder: Path) -> bool:
+        watch = self._watch_of(folder)
+        if watch is None or folder == watch:
+            return watch is not None
+        parts = folder.relative_to(watch).parts
+        return parts[0] not in RESERVED_DIRS and not any(p.startswith(".") for p in parts)
+
+    def _watch_of(self, path: Path) -> Path | None:
+        for watch in self._settings.config.watch:
+            if path == watch or watch in path.parents:
+                return watch
+        return None
+
+    # -- the worker thread -------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            path = self._settler.next_ready(self._stop.is_set)
+            if path is None:
+                break
+            settings = self._settings
+            watch = self._watch_of(path)
+            if watch is None or not self.wanted(path):
+                continue
+            self._busy = True
+            try:
+                self._switch_output(settings.config)
+                Worker(self.stylizer, self.journal, self.status).process(watch, path, settings, self._stop.is_set)
+            except Cancelled:
+                log.info("stopped  %s: interrupted; it will be done at the next start", path.relative_to(watch))
+            except Exception:  # a bug must not end a daemon that runs for weeks; the file is retried on restart
+                log.exception("unexpected error while processing %s", path)
+            finally:
+                self._busy = False
+                self.status.update(running=None, queued=len(self._settler))
+
+
+def _reschedule(observer: Observer, watches: dict[Path, object], wanted: set[Path], handler, recursive: bool) -> None:
+    for folder in set(watches) - wanted:
+        observer.unschedule(watches.pop(folder))
+    for folder in wanted - set(watches):
+        if folder.is_dir():
+            watches[folder] = observer.schedule(handler, str(folder), recursive=recursive)
+
+
+def _keep_last_good(old: PresetRegistry, new: PresetRegistry) -> PresetRegistry:
+    """A preset whose file broke during an edit keeps working as it was until the file is fixed."""
+    presets = dict(new.presets)
+    for error in new.errors:
+        preset_id = error.path.stem
+        if error.path.suffix.lower() in PRESET_SUFFIXES and preset_id in old.presets and preset_id not in presets:
+            presets[preset_id] = old.presets[preset_id]
+            log.error("preset %s is broken, still using its last good version: %s", preset_id, error)
+    return PresetRegistry(presets, new.errors)

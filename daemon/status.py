@@ -1,0 +1,106 @@
+"""What the daemon is doing, as a small JSON file another process can read at any time.
+
+`python -m daemon status` reads it; so can a monitoring script. It is rewritten
+atomically (never half a file) on every change and at most once a second while a job
+reports progress, so watching it costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+from .files import write_text_atomically
+
+STATUS_NAME = "status.json"
+PROGRESS_INTERVAL = 1.0
+
+
+class StatusBoard:
+    """Counters and the current job, kept in memory and mirrored to `status.json`."""
+
+    def __init__(self, state_dir: Path, config_source: Path | None) -> None:
+        self.path = state_dir / STATUS_NAME
+        self._lock = threading.Lock()
+        self._written = 0.0
+        self._data: dict = {
+            "pid": os.getpid(),
+            "state": "starting",
+            "started": _now(),
+            "config": str(config_source) if config_source else None,
+            "queued": 0,
+            "done": 0,
+            "failed": 0,
+            "running": None,
+            "last_error": None,
+        }
+
+    def update(self, throttle: bool = False, **changes: object) -> None:
+        with self._lock:
+            self._data.update(changes)
+            if throttle and time.monotonic() - self._written < PROGRESS_INTERVAL:
+                return
+            self._write()
+
+    def count(self, outcome: str) -> None:
+        with self._lock:
+            self._data[outcome] += 1
+            self._data["running"] = None
+            self._write()
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return dict(self._data)
+
+    def _write(self) -> None:
+        self._data["updated"] = _now()
+        self._written = time.monotonic()
+        try:
+            write_text_atomically(self.path, json.dumps(self._data, indent=2, ensure_ascii=False) + "\n")
+        except OSError:
+            pass  # a full disk must not stop the painting; the log still has every job
+
+
+def read_status(state_dir: Path) -> dict | None:
+    try:
+        return json.loads((state_dir / STATUS_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def describe(status: dict | None, state_dir: Path) -> str:
+    """Human-readable status, saying plainly when the daemon is not actually running."""
+    if status is None:
+        return f"no daemon has run with output folder {state_dir.parent} (no {STATUS_NAME})"
+    alive = status.get("state") != "stopped" and _pid_alive(status.get("pid"))
+    state = status.get("state") if alive else f"not running (last state: {status.get('state')})"
+    lines = [
+        f"daemon: {state}, pid {status.get('pid')}, since {status.get('started')}",
+        f"queued: {status.get('queued')}   done: {status.get('done')}   failed: {status.get('failed')}",
+    ]
+    running = status.get("running")
+    if running and alive:
+        lines.append(f"running: {running.get('file')} [{running.get('preset')}] {running.get('progress', '')}".rstrip())
+    if status.get("last_error"):
+        lines.append(f"last error: {status['last_error']}")
+    lines.append(f"updated: {status.get('updated')}")
+    return "\n".join(lines)
+
+
+def _pid_alive(pid: object) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")

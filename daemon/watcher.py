@@ -1,0 +1,142 @@
+"""From file-system events to files that are safe to read.
+
+watchdog's handlers only note paths; the `Settler` decides when a file is complete: its
+size and modification time have not changed for `settle_seconds` since the last event.
+A slow copy, a download written in pieces or a file moved in from elsewhere all keep
+producing events (or arrive whole with one `moved`), so each is handed over once, after
+its last write. Nothing here polls: the worker sleeps on a condition until the earliest
+deadline or the next event.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+
+Signature = tuple[int, int]
+
+
+class Settler:
+    """Paths waiting to stop changing, each with the time it may next be checked."""
+
+    def __init__(self, settle_seconds: float) -> None:
+        self.settle_seconds = settle_seconds
+        self._pending: dict[Path, tuple[float, Signature | None]] = {}
+        self._condition = threading.Condition()
+
+    def touch(self, path: Path) -> None:
+        """Something happened to `path`: (re)start its quiet period."""
+        with self._condition:
+            self._pending[path] = (time.monotonic() + self.settle_seconds, _signature(path))
+            self._condition.notify_all()
+
+    def wake(self) -> None:
+        """Let a waiting `next_ready` re-check its stop condition."""
+        with self._condition:
+            self._condition.notify_all()
+
+    def __len__(self) -> int:
+        with self._condition:
+            return len(self._pending)
+
+    def next_ready(self, stopping: Callable[[], bool]) -> Path | None:
+        """Block until some path has been quiet for the settle time; None once stopping."""
+        with self._condition:
+            while not stopping():
+                if not self._pending:
+                    self._condition.wait()
+                    continue
+                path, (deadline, signature) = min(self._pending.items(), key=lambda item: item[1][0])
+                now = time.monotonic()
+                if deadline > now:
+                    self._condition.wait(deadline - now)
+                    continue
+                current = _signature(path)
+                if current is None:
+                    del self._pending[path]  # gone (renamed away, deleted): its new name has its own event
+                elif current == signature:
+                    del self._pending[path]
+                    return path
+                else:
+                    self._pending[path] = (now + self.settle_seconds, current)
+            return None
+
+
+class InboxHandler(FileSystemEventHandler):
+    """Turns watchdog events inside the watch folders into `Settler.touch` calls. Never blocks."""
+
+    def __init__(self, settler: Settler, wanted: Callable[[Path], bool], rescan: Callable[[Path], None]) -> None:
+        self._settler = settler
+        self._wanted = wanted
+        self._rescan = rescan
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if isinstance(event, (FileClosedEvent, FileCreatedEvent, FileModifiedEvent)):
+            self._offer(event.src_path)
+        elif isinstance(event, FileMovedEvent):
+            self._offer(event.dest_path)  # covers `name.part` -> `name.jpg` renames
+        elif isinstance(event, (DirMovedEvent, DirCreatedEvent)):
+            # A folder moved in (or created with files already inside) brings no file events.
+            folder = Path(os.fsdecode(getattr(event, "dest_path", "") or event.src_path))
+            self._rescan(folder)
+
+    def _offer(self, raw: bytes | str) -> None:
+        path = Path(os.fsdecode(raw))
+        if self._wanted(path):
+            self._settler.touch(path)
+
+
+class ChangeHandler(FileSystemEventHandler):
+    """Calls `changed` (debounced) when a file this daemon reads its settings from changes."""
+
+    def __init__(self, relevant: Callable[[Path], bool], changed: Callable[[], None], delay: float = 0.5) -> None:
+        self._relevant = relevant
+        self._changed = changed
+        self._delay = delay
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        paths = [event.src_path, getattr(event, "dest_path", "")]
+        if not any(p and self._relevant(Path(os.fsdecode(p))) for p in paths):
+            return
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            # Editors save in several steps (write temp, rename, chmod): act once, after the last.
+            self._timer = threading.Timer(self._delay, self._changed)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+
+
+def _signature(path: Path) -> Signature | None:
+    """Size and mtime of the file (of a symlink's target; of the link itself if it is broken,
+    so a dangling link still reaches the worker and gets reported instead of vanishing)."""
+    for look in (os.stat, os.lstat):
+        try:
+            stat = look(path)
+        except OSError:
+            continue
+        return (stat.st_size, stat.st_mtime_ns)
+    return None

@@ -1,0 +1,181 @@
+"""One dropped file: claim -> stylize -> write -> record, and what to do when it goes wrong.
+
+The worker is the only place the daemon writes outputs or moves originals, and it does so
+in an order that keeps every promise through a crash (see journal.py): outputs become
+visible only complete, under a name that is never someone else's, and an original moves
+to `processed/` or `failed/` only after everything it produced is on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat as stat_module
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from stylizer import images
+from stylizer.engine import Stylizer
+from stylizer.errors import Cancelled, ImageError
+from stylizer.presets import PresetRegistry
+from stylizer.transfer import Progress
+
+from .config import FAILED_DIR, PROCESSED_DIR, DaemonConfig, Rule
+from .files import free_name, move_without_clobbering, publish, temporary_path, write_durably, write_text_atomically
+from .journal import InputKey, Journal
+from .status import StatusBoard
+
+log = logging.getLogger("daemon")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The configuration and presets in force when a job starts (a reload never changes a running job)."""
+
+    config: DaemonConfig
+    registry: PresetRegistry
+
+
+class InputFailed(Exception):
+    """This file cannot be painted; the message is what the user reads in `.error.txt`."""
+
+
+class Worker:
+    def __init__(self, stylizer: Stylizer, journal: Journal, status: StatusBoard) -> None:
+        self.stylizer = stylizer
+        self.journal = journal
+        self.status = status
+
+    def process(self, watch: Path, path: Path, settings: Settings, stopping: Callable[[], bool]) -> None:
+        """Paint one file with every preset its rule names; raises `Cancelled` when stopping."""
+        relative = PurePosixPath(path.relative_to(watch).as_posix())
+        matched = settings.config.match(relative)
+        if matched is None:
+            log.debug("ignored  %s (no rule matches)", relative)
+            return
+        rule, out_relative = matched
+        if not os.path.lexists(path):
+            return  # moved or deleted while it waited; its new name has its own event
+        key = None
+        try:
+            key, stat = self._identify(watch, path, relative)
+            if self.journal.has_failed(key):
+                return  # reported before, but could not be moved out of the inbox
+            pending = [p for p in rule.presets if not self.journal.is_done(key, p)]
+            if pending:
+                photo = self._load(path, relative)
+                for preset_id in pending:
+                    self._paint(key, stat, photo, preset_id, rule, out_relative, relative, settings, stopping)
+        except Cancelled:
+            raise
+        except InputFailed as exc:
+            self._fail(watch, path, relative, key, str(exc))
+            return
+        if settings.config.originals == "move":
+            moved = move_without_clobbering(path, watch / PROCESSED_DIR / relative)
+            self.journal.retire(key)
+            log.info("moved    %s -> %s", relative, moved)
+
+    def _identify(self, watch: Path, path: Path, relative: PurePosixPath) -> tuple[InputKey, os.stat_result]:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise InputFailed(f"broken symlink: it points to {os.readlink(path)}, which does not exist") from None
+        except OSError as exc:
+            raise InputFailed(f"cannot read the file ({exc.strerror or exc})") from None
+        if not stat_module.S_ISREG(stat.st_mode):
+            raise InputFailed("not a regular file")
+        sha = self.journal.known_sha(str(watch), relative.as_posix(), stat)
+        if sha is None:
+            try:
+                with open(path, "rb") as handle:
+                    sha = hashlib.file_digest(handle, "sha256").hexdigest()
+            except OSError as exc:
+                raise InputFailed(f"cannot read the file ({exc.strerror or exc})") from None
+        return InputKey(str(watch), relative.as_posix(), sha), stat
+
+    @staticmethod
+    def _load(path: Path, relative: PurePosixPath) -> images.Image.Image:
+        try:
+            return images.load(path)
+        except ImageError as exc:
+            # The note sits beside the file, so the loader's leading path would only repeat it.
+            raise InputFailed(str(exc).removeprefix(f"{path}: ")) from None
+
+    def _paint(
+        self,
+        key: InputKey,
+        stat: os.stat_result,
+        photo: images.Image.Image,
+        preset_id: str,
+        rule: Rule,
+        out_relative: PurePosixPath,
+        relative: PurePosixPath,
+        settings: Settings,
+        stopping: Callable[[], bool],
+    ) -> None:
+        folder = settings.config.output / preset_id / out_relative.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        claimed = self.journal.claimed_output(key, preset_id)
+        if claimed is not None and claimed.exists():
+            # Killed after the output got its name but before the journal said so: it is done.
+            self.journal.done(key, preset_id, claimed, stat)
+            log.info("done     %s [%s] recovered after restart -> %s", relative, preset_id, claimed)
+            return
+        preset = settings.registry.get(preset_id)
+        filter = preset.filter if rule.size is None else preset.filter.replace(size=rule.size)
+        started = time.monotonic()
+        running = {"file": relative.as_posix(), "preset": preset_id, "since": time.strftime("%H:%M:%S")}
+        self.status.update(running=running)
+
+        def report(progress: Progress) -> None:
+            self.status.update(throttle=True, running={**running, "progress": f"{progress.fraction:.0%}"})
+
+        try:
+            result = self.stylizer.stylize(photo, filter, on_progress=report, cancel=stopping)
+        except (Cancelled, InputFailed):
+            raise
+        except Exception as exc:  # a job error must never stop the daemon; the user gets the reason
+            raise InputFailed(f"painting with '{preset_id}' failed: {exc}") from exc
+        wanted = folder / (out_relative.stem + rule.output_suffix(out_relative.suffix))
+        temporary = temporary_path(folder, wanted.suffix)
+        metadata = {**result.metadata(), "source": relative.as_posix()}
+        write_durably(temporary, lambda p: images.save(result.image, p, metadata, quality=rule.quality))
+        final = claimed
+        while True:
+            if final is None:
+                final = free_name(wanted, self.journal.claimed_names())
+                self.journal.claim(key, preset_id, final)
+            try:
+                publish(temporary, final)
+                break
+            except FileExistsError:
+                final = None  # a file appeared under the claimed name; claim another
+        self.journal.done(key, preset_id, final, stat)
+        self.status.count("done")
+        log.info("done     %s [%s] %.1f s -> %s", relative, preset_id, time.monotonic() - started, final)
+
+    def _fail(self, watch: Path, path: Path, relative: PurePosixPath, key: InputKey | None, reason: str) -> None:
+        """Move the original to `failed/` with a note beside it saying why, so the next file can go."""
+        destination = free_name(watch / FAILED_DIR / relative)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        note = (
+            f"Could not stylize: {relative}\n"
+            f"Reason: {reason}\n"
+            f"When: {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+            "To try again, fix the file (or the preset) and put it back in the watch folder.\n"
+        )
+        try:
+            write_text_atomically(destination.with_name(destination.name + ".error.txt"), note)
+            moved = move_without_clobbering(path, destination)
+        except OSError as exc:
+            if key is not None:
+                self.journal.failed(key, reason)  # stays in the inbox, but is not retried forever
+            self.status.count("failed")
+            log.error("failed   %s: %s (and could not move it to %s/: %s)", relative, reason, FAILED_DIR, exc)
+            return
+        self.status.count("failed")
+        log.error("failed   %s: %s -> %s", relative, reason, moved)
