@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from stylizer import yamlfields as fields
+from stylizer.devices import DEVICES, PRECISIONS
 from stylizer.errors import FilterError, StylizerError
 from stylizer.images import SAVE_FORMATS
 from stylizer.presets import PresetRegistry
@@ -176,8 +177,8 @@ def _config_from(path: Path, data: dict) -> DaemonConfig:
         rules=tuple(_with_defaults(rule, defaults, rules_value[i]) for i, rule in enumerate(rules)),
         presets=tuple(_folder(base, "presets", p) for p in preset_list),
         originals=fields.choice("originals", data.get("originals", "keep"), ORIGINALS),
-        device=fields.text("device", data.get("device", "auto")),
-        precision=fields.text("precision", data.get("precision", "auto")),
+        device=fields.choice("device", data.get("device", "auto"), DEVICES),
+        precision=fields.choice("precision", data.get("precision", "auto"), PRECISIONS),
         settle_seconds=settle,
         source=path,
         preset_folders=fields.boolean("preset_folders", data.get("preset_folders", True)),

@@ -292,3 +292,15 @@ def test_a_users_own_preset_gets_a_folder_without_code_changes(tmp_path, stylize
         shutil.copy(PHOTO, folder / "clock.jpg")
         settle(service)
     assert outputs(tmp_path / "out") == ["persistence-of-memory/clock.jpg"]
+
+
+def test_the_daemon_and_another_front_end_share_one_stylizer(tmp_path, stylizer, tiny):
+    """As when the app starts the daemon in its own process: jobs take turns on one model."""
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    with zero(tmp_path, stylizer) as service:
+        for i in range(3):
+            shutil.copy(PHOTO, inbox / "tiny" / f"{i}.jpg")
+        results = [stylizer.stylize(PHOTO, tiny) for _ in range(2)]  # meanwhile, "the app"
+        settle(service)
+    assert all(max(r.image.size) == 64 for r in results)
+    assert outputs(out) == ["tiny/0.jpg", "tiny/1.jpg", "tiny/2.jpg"]
