@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _status(argv[1:])
     args = _parse_run(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.INFO,
         format="%(asctime)s %(levelname)-7s %(message)s",
         datefmt="%Y-%m-%d %H:%M:%S",
     )
@@ -86,7 +86,6 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
     parser.add_argument("--settle", type=float, default=DEFAULT_SETTLE_SECONDS, metavar="SECONDS",
                         help="how long a file must stay unchanged before it is read")
-    parser.add_argument("-v", "--verbose", action="store_true", help="also log ignored files")
     return parser
 
 

@@ -67,7 +67,7 @@ class WatchService:
         self._thread = threading.Thread(target=self._work, name="daemon-worker", daemon=True)
         self._thread.start()
         self.scan()
-        self.status.update(state="watching", queued=len(self._settler))
+        self.status.update(state="watching")
         watched = ", ".join(str(w) for w in config.watch)
         log.info("watching %s -> %s on %s (%d rules)", watched, config.output, self.stylizer.description, len(config.rules))
 
@@ -81,7 +81,7 @@ class WatchService:
             self._thread.join(timeout)
         self._observer.join(timeout)
         if self.status is not None:
-            self.status.update(state="stopped", running=None, queued=len(self._settler))
+            self.status.update(state="stopped", running=None)
         if self.journal is not None:
             self.journal.close()
         log.info("stopped")
@@ -140,7 +140,7 @@ class WatchService:
     def _open_output(self, config: DaemonConfig) -> None:
         config.output.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(config.state_dir)
-        self.status = StatusBoard(config.state_dir, config.source)
+        self.status = StatusBoard(config.state_dir, config.source, queued=lambda: len(self._settler))
         for folder in (config.output, *config.watch):
             for stale in remove_stale_temporaries(folder):
                 log.info("removed an unfinished temporary file from an earlier run: %s", stale)
@@ -232,7 +232,7 @@ class WatchService:
                 log.exception("unexpected error while processing %s", path)
             finally:
                 self._busy = False
-                self.status.update(running=None, queued=len(self._settler))
+                self.status.update(running=None)
 
 
 def _reschedule(observer: Observer, watches: dict[Path, object], wanted: set[Path], handler, recursive: bool) -> None:

@@ -11,6 +11,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .files import write_text_atomically
@@ -22,8 +23,9 @@ PROGRESS_INTERVAL = 1.0
 class StatusBoard:
     """Counters and the current job, kept in memory and mirrored to `status.json`."""
 
-    def __init__(self, state_dir: Path, config_source: Path | None) -> None:
+    def __init__(self, state_dir: Path, config_source: Path | None, queued: Callable[[], int]) -> None:
         self.path = state_dir / STATUS_NAME
+        self._queued = queued
         self._lock = threading.Lock()
         self._written = 0.0
         self._data: dict = {
@@ -57,6 +59,7 @@ class StatusBoard:
 
     def _write(self) -> None:
         self._data["updated"] = _now()
+        self._data["queued"] = self._queued()
         self._written = time.monotonic()
         try:
             write_text_atomically(self.path, json.dumps(self._data, indent=2, ensure_ascii=False) + "\n")

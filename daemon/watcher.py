@@ -10,6 +10,8 @@ deadline or the next event.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 import threading
 import time
@@ -31,17 +33,23 @@ Signature = tuple[int, int]
 
 
 class Settler:
-    """Paths waiting to stop changing, each with the time it may next be checked."""
+    """Paths waiting to stop changing, each with the time it may next be checked.
+
+    A heap orders the deadlines (a start-up scan can offer thousands of files at once);
+    entries made stale by a newer `touch` are skipped when they surface.
+    """
 
     def __init__(self, settle_seconds: float) -> None:
         self.settle_seconds = settle_seconds
         self._pending: dict[Path, tuple[float, Signature | None]] = {}
+        self._deadlines: list[tuple[float, int, Path]] = []
+        self._counter = itertools.count()
         self._condition = threading.Condition()
 
     def touch(self, path: Path) -> None:
         """Something happened to `path`: (re)start its quiet period."""
         with self._condition:
-            self._pending[path] = (time.monotonic() + self.settle_seconds, _signature(path))
+            self._schedule(path, time.monotonic() + self.settle_seconds, _signature(path))
             self._condition.notify_all()
 
     def wake(self) -> None:
@@ -57,23 +65,30 @@ class Settler:
         """Block until some path has been quiet for the settle time; None once stopping."""
         with self._condition:
             while not stopping():
-                if not self._pending:
+                if not self._deadlines:
                     self._condition.wait()
                     continue
-                path, (deadline, signature) = min(self._pending.items(), key=lambda item: item[1][0])
+                deadline, _, path = self._deadlines[0]
+                if self._pending.get(path, (None,))[0] != deadline:
+                    heapq.heappop(self._deadlines)  # superseded by a later touch
+                    continue
                 now = time.monotonic()
                 if deadline > now:
                     self._condition.wait(deadline - now)
                     continue
+                heapq.heappop(self._deadlines)
+                signature = self._pending.pop(path)[1]
                 current = _signature(path)
-                if current is None:
-                    del self._pending[path]  # gone (renamed away, deleted): its new name has its own event
-                elif current == signature:
-                    del self._pending[path]
+                if current == signature and current is not None:
                     return path
-                else:
-                    self._pending[path] = (now + self.settle_seconds, current)
+                if current is not None:  # still changing: another quiet period
+                    self._schedule(path, now + self.settle_seconds, current)
+                # gone (renamed away, deleted): its new name has its own event
             return None
+
+    def _schedule(self, path: Path, deadline: float, signature: Signature | None) -> None:
+        self._pending[path] = (deadline, signature)
+        heapq.heappush(self._deadlines, (deadline, next(self._counter), path))
 
 
 class InboxHandler(FileSystemEventHandler):

@@ -54,7 +54,7 @@ class Worker:
         relative = PurePosixPath(path.relative_to(watch).as_posix())
         matched = settings.config.match(relative)
         if matched is None:
-            log.debug("ignored  %s (no rule matches)", relative)
+            log.info("ignored  %s: no rule matches it (drop photos into a preset's folder)", relative)
             return
         rule, out_relative = matched
         if not os.path.lexists(path):
