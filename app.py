@@ -213,8 +213,12 @@ def status_line(p: Progress) -> str:
 _running: dict[str, threading.Event] = {}  # session -> cancel flag of its current run
 
 
-def paint(content, mode, preset_id, *rest, request: gr.Request = None):
-    """Streaming handler: live previews and a progress line, then result, download, comparison."""
+def paint(request: gr.Request, content, mode, preset_id, *rest):
+    """Streaming handler: live previews and a progress line, then result, download, comparison.
+
+    `request` comes first: Gradio fills in only positional parameters, and with `request`
+    after `*rest` it stayed None, so every run shared one cancel flag that `stop` never found.
+    """
     own = rest[: 2 * OWN_STYLE_SLOTS]
     strength, iterations, size, init, colour, seed, *advanced = rest[2 * OWN_STYLE_SLOTS :]
     layer_weights, (tv_weight, optimizer, scales) = advanced[:5], advanced[5:]
@@ -333,7 +337,7 @@ with gr.Blocks(title="Stylizer — paint your photo") as demo:
         with gr.Column(scale=1):
             content = gr.Image(
                 label="Your photo", type="filepath", image_mode=None,
-                sources=["upload", "webcam", "clipboard"], height=320,
+                sources=["upload", "webcam", "clipboard"], height=320, elem_id="photo",
             )
             with gr.Tabs():
                 with gr.Tab("Presets") as preset_tab:
@@ -341,11 +345,11 @@ with gr.Blocks(title="Stylizer — paint your photo") as demo:
                         value=[(str(p.thumbnail), f"{p.name} — {p.credit}") for p in registry.presets.values()],
                         label="Choose a painting", columns=5, height=250, object_fit="cover",
                         allow_preview=False, selected_index=PRESET_IDS.index(DEFAULT_PRESET) if DEFAULT_PRESET else None,
-                        interactive=False,
+                        interactive=False, elem_id="preset-gallery",
                     )
                     preset = gr.Dropdown(
                         choices=[(p.name, p.id) for p in registry.presets.values()],
-                        value=DEFAULT_PRESET, label="Preset",
+                        value=DEFAULT_PRESET, label="Preset", elem_id="preset",
                     )
                     preset_info = gr.Markdown(describe_preset(DEFAULT_PRESET))
                 with gr.Tab("Your own style") as own_tab:
@@ -362,8 +366,10 @@ with gr.Blocks(title="Stylizer — paint your photo") as demo:
             strength = gr.Slider(0, 10, value=6, step=0.5, label="Style strength",
                                  info="0 keeps the photo, 10 is pure painting texture")
             with gr.Row():
-                quality = gr.Radio(QUALITY, value=300, label="Quality", info="100 / 300 / 600 iterations")
-                size = gr.Slider(64, MAX_SIZE, value=DEFAULT_SIZE, step=32, label="Output size (long side, px)")
+                quality = gr.Radio(QUALITY, value=300, label="Quality", info="100 / 300 / 600 iterations",
+                                 elem_id="quality")
+                size = gr.Slider(64, MAX_SIZE, value=DEFAULT_SIZE, step=32, label="Output size (long side, px)",
+                                 elem_id="size")
             with gr.Row():
                 init = gr.Radio(INIT_CHOICES, value="content", label="Start from")
                 colour = gr.Radio(COLOR_CHOICES, value=DEFAULT_FILTER.preserve_color, label="Colours")
@@ -380,10 +386,11 @@ with gr.Blocks(title="Stylizer — paint your photo") as demo:
                     scales = gr.Slider(1, 5, value=DEFAULT_FILTER.scales, step=1, label="Scales (coarse to fine)")
         with gr.Column(scale=1):
             with gr.Row():
-                run_button = gr.Button("Paint", variant="primary", scale=3)
-                stop_button = gr.Button("Cancel", variant="stop", scale=1)
-            status = gr.Markdown("Ready.")
-            output = gr.Image(label="Painting", type="pil", format="png", interactive=False, height=420)
+                run_button = gr.Button("Paint", variant="primary", scale=3, elem_id="paint")
+                stop_button = gr.Button("Cancel", variant="stop", scale=1, elem_id="cancel")
+            status = gr.Markdown("Ready.", elem_id="status")
+            output = gr.Image(label="Painting", type="pil", format="png", interactive=False, height=420,
+                              elem_id="painting")
             download = gr.DownloadButton("Download full-quality PNG", visible=False)
             compare = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=420)
 

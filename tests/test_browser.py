@@ -1,0 +1,209 @@
+"""The web app in a real browser: headless Chromium (Debian's) driven by Playwright.
+
+What a person does: upload a photo, pick a painting in the gallery, press Paint, watch the
+picture change while it is painted, get the result; or press Cancel and see it stop. The app
+runs in-process, so the tests can also check that the painting thread really stopped.
+
+Screenshots land in tests/artifacts/ (ignored by git) for a person to look at.
+Without Playwright or Chromium these tests skip, except under CI (the CI variable set),
+where a missing browser is a failure: .ci/run installs both.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import PHOTO
+
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+PRESET_NAME = "The Scream"  # not the default preset, so picking it in the gallery shows
+
+# Records every new src of the painting's <img>, with the status text and whether the
+# progress bar was on the page at that moment, so the test sees previews it could miss
+# between two polls.
+WATCH_PAINTING = """() => {
+    window.seenPaintings = [];
+    const record = () => {
+        const img = document.querySelector('#painting img');
+        const src = img && img.getAttribute('src');
+        const last = window.seenPaintings[window.seenPaintings.length - 1];
+        if (!src || (last && last.src === src)) return;
+        const status = document.querySelector('#status');
+        window.seenPaintings.push({
+            src,
+            status: status ? status.innerText : '',
+            progress: !!document.querySelector('#status progress'),
+        });
+    };
+    new MutationObserver(record).observe(document.querySelector('#painting'),
+        {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+}"""
+
+
+# The progress bar in the status line, as drawn: its size on the page and its value.
+PROGRESS_BAR = """() => {
+    const bar = document.querySelector('#status progress');
+    if (!bar) return null;
+    const box = bar.getBoundingClientRect();
+    return box.width > 0 ? {width: box.width, height: box.height, value: bar.value, max: bar.max} : null;
+}"""
+
+
+def _need(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must run the browser tests (.ci/run installs it)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need("the playwright package is not installed (pip install -r requirements-dev.txt)")
+    if not os.access(CHROMIUM, os.X_OK):
+        _need(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    imported_here = "app" not in sys.modules
+    if imported_here:
+        previous = os.environ.get("STYLIZER_WARM")
+        os.environ["STYLIZER_WARM"] = "0"  # no warm-up competing with the tests for the CPU
+        try:
+            import app
+        finally:
+            if previous is None:
+                os.environ.pop("STYLIZER_WARM", None)
+            else:
+                os.environ["STYLIZER_WARM"] = previous
+    import app
+
+    port = _free_port()
+    app.demo.queue().launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True
+    )
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        for cancel in list(app._running.values()):
+            cancel.set()  # a failed test must not leave a painting running
+        app.demo.close()
+        if imported_here:
+            # Let a later test module import the app with its own environment.
+            sys.modules.pop("app", None)
+
+
+@pytest.fixture
+def page(browser, app_url):
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(app_url)
+    page.locator("#paint").wait_for()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def _shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _upload_photo(page) -> None:
+    page.locator("#photo input[type=file]").set_input_files(str(PHOTO))
+    page.locator("#photo img").wait_for()
+
+
+def _set_size(page, px: int) -> None:
+    box = page.locator("#size input[type=number]")
+    box.fill(str(px))
+    box.press("Enter")
+    page.wait_for_function(f"document.querySelector('#size input[type=range]').value === '{px}'")
+
+
+def _painting_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "stylize" and t.is_alive()]
+
+
+def test_paint_shows_live_previews_then_the_result(page):
+    _upload_photo(page)
+    page.locator("#preset-gallery button.thumbnail-item", has=page.locator(f"img[alt^='{PRESET_NAME}']")).click()
+    page.wait_for_function(f"document.querySelector('#preset input').value === '{PRESET_NAME}'")
+    _set_size(page, 64)
+    page.locator("#quality label", has_text="Draft").click()  # 100 iterations
+    _shot(page, "browser-1-ready")
+
+    page.evaluate(WATCH_PAINTING)
+    page.locator("#paint").click()
+
+    # The status is re-rendered with every report, so measure the bar in one go.
+    bar = page.wait_for_function(PROGRESS_BAR).json_value()
+    assert bar["width"] > 100 and bar["height"] > 4, f"progress bar not drawn: {bar}"
+    assert bar["max"] == 100 and 0 <= bar["value"] <= 100, bar
+    page.wait_for_function("window.seenPaintings.length >= 1")
+    _shot(page, "browser-2-running")
+
+    page.locator("#status", has_text="Done in").wait_for(timeout=60_000)
+    page.locator("text=Download full-quality PNG").wait_for()
+    _shot(page, "browser-3-done")
+
+    # The picture changed at least twice while the progress bar was still up. (The result
+    # itself may be pixel for pixel the last preview, and then its src is the same.)
+    seen = page.evaluate("window.seenPaintings")
+    previews = [s for s in seen if s["progress"] and "iteration" in s["status"]]
+    assert len(previews) >= 2, f"no live preview update before the result: {seen}"
+
+    size = page.evaluate("(() => { const i = document.querySelector('#painting img');"
+                         " return [i.naturalWidth, i.naturalHeight]; })()")
+    assert max(size) == 64, size
+
+
+def test_cancel_stops_a_long_run_promptly(page):
+    import app
+
+    _upload_photo(page)
+    page.locator("#quality label", has_text="High").click()  # 600 iterations at 512 px: minutes
+    page.locator("#paint").click()
+    page.locator("#painting img").wait_for(timeout=60_000)  # a first preview: well under way
+    assert _painting_threads(), "no painting thread while the progress bar shows"
+    assert list(app._running) not in ([], ["local"]), "the run is not filed under the browser's session"
+
+    started = time.monotonic()
+    page.locator("#cancel").click()
+    page.locator("#status", has_text="Stopped").wait_for(timeout=5_000)
+    shown = time.monotonic() - started
+    while _painting_threads() and time.monotonic() - started < 10:
+        time.sleep(0.05)
+    stopped = time.monotonic() - started
+    _shot(page, "browser-4-cancelled")
+
+    assert shown < 5, f"'Stopped' took {shown:.1f} s to show"
+    assert not _painting_threads(), "the painting thread still runs 10 s after Cancel"
+    assert stopped < 5, f"the painting thread took {stopped:.1f} s to stop"
+    assert not app._running
+    assert page.locator("#status progress").count() == 0
+    assert page.locator("#paint").is_enabled()
