@@ -11,6 +11,8 @@ Environment:
   STYLIZER_CONCURRENCY         stylizations run at once; others wait in line (default 1)
   STYLIZER_QUEUE_SIZE          longest line before new requests are turned away (default 32)
   STYLIZER_WARM                0 skips precomputing the presets' style targets at start
+  STYLIZER_DAEMON_CONFIG       a daemon.yaml: also run the watch-folder daemon in this process,
+                               sharing the app's model and GPU (jobs take turns)
   GRADIO_SERVER_NAME / GRADIO_SERVER_PORT   where to listen (Gradio's own handling; 7860)
 """
 
@@ -441,6 +443,15 @@ with gr.Blocks(title="Stylizer — paint your photo") as demo:
 
 
 if __name__ == "__main__":
+    if os.environ.get("STYLIZER_DAEMON_CONFIG"):
+        import logging
+
+        from daemon.config import read_config
+        from daemon.service import WatchService
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s")
+        daemon_config = Path(os.environ["STYLIZER_DAEMON_CONFIG"]).resolve()
+        WatchService(lambda: read_config(daemon_config), stylizer=stylizer).start()
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE).launch(
         show_error=True, max_file_size=f"{MAX_UPLOAD_MB}mb",
     )
