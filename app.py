@@ -53,7 +53,8 @@ CONCURRENCY = int(os.environ.get("STYLIZER_CONCURRENCY", 1))
 QUEUE_SIZE = int(os.environ.get("STYLIZER_QUEUE_SIZE", 32))
 PREVIEW_EVERY = 10  # iterations between live previews
 STATUS_EVERY_S = 0.5  # at most this often a progress line without a new preview
-QUALITY = [("Draft", 100), ("Normal", 300), ("High", 600)]
+# "Normal" is the product default (Filter.iterations); Draft and High halve and triple it.
+QUALITY = [("Draft", Filter.iterations // 2), ("Normal", Filter.iterations), ("High", Filter.iterations * 3)]
 COLOR_CHOICES = [
     ("Painting's colours", "none"),
     ("Keep photo colours", "luminance"),
@@ -305,7 +306,7 @@ def api_stylize(
     style: str | None = None,
     strength: float = 6.0,
     size: int = DEFAULT_SIZE,
-    iterations: int = 300,
+    iterations: int = Filter.iterations,
     seed: int = 0,
 ) -> str:
     """Paint `content` with a preset (by id) or, when `preset` is empty, with the painting `style`.
@@ -368,7 +369,8 @@ with gr.Blocks(title="Stylizer — paint your photo") as demo:
             strength = gr.Slider(0, 10, value=6, step=0.5, label="Style strength",
                                  info="0 keeps the photo, 10 is pure painting texture")
             with gr.Row():
-                quality = gr.Radio(QUALITY, value=300, label="Quality", info="100 / 300 / 600 iterations",
+                quality = gr.Radio(QUALITY, value=Filter.iterations, label="Quality",
+                                   info=" / ".join(str(n) for _, n in QUALITY) + " iterations",
                                  elem_id="quality")
                 size = gr.Slider(64, MAX_SIZE, value=DEFAULT_SIZE, step=32, label="Output size (long side, px)",
                                  elem_id="size")
@@ -417,7 +419,7 @@ with gr.Blocks(title="Stylizer — paint your photo") as demo:
             gr.File(label="style", type="filepath"),
             gr.Number(label="strength", value=6.0),
             gr.Number(label="size", value=DEFAULT_SIZE, precision=0),
-            gr.Number(label="iterations", value=300, precision=0),
+            gr.Number(label="iterations", value=Filter.iterations, precision=0),
             gr.Number(label="seed", value=0, precision=0),
         ]
         api_output = gr.Image(label="painting", type="filepath", format="png")

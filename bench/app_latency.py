@@ -6,7 +6,7 @@ the server-sent event stream, the app's own `paint` generator (worker thread, pr
 PNG encoding) and the download of every image. The clock starts just before `submit`,
 and an event counts when its update has reached the client with its files:
 
-  first status    the first progress line ("Scale 1/3 ... iteration 1/300")
+  first status    the first progress line ("Scale 1/3 ... iteration 1/100")
   first preview   the first update that carries a picture while the run is still going
   final           the update whose status says "Done in ..." (the result, download, slider)
 
@@ -18,11 +18,11 @@ advanced settings: read from the app's components), so with no flags this measur
 first-time user gets by uploading a photo and pressing Paint. --size and --iterations make
 it short. With STYLIZER_WARM left on (as in production) the presets' style targets are
 precomputed at start, and the measurement waits for that first; --no-warm skips it, so the
-first run also pays for them. --iterations takes the page's Quality choices (100, 300,
-600), as the Paint event accepts nothing else. Prints numbers only; nothing is checked.
+first run also pays for them. --iterations takes the page's Quality choices (50, 100,
+300), as the Paint event accepts nothing else. Prints numbers only; nothing is checked.
 
-  python bench/app_latency.py                              # defaults: ~100 s on 2 CPU cores
-  python bench/app_latency.py --size 128 --iterations 100 --no-warm --runs 2
+  python bench/app_latency.py                              # defaults: ~35 s on 2 CPU cores
+  python bench/app_latency.py --size 128 --iterations 50 --no-warm --runs 2
 """
 
 from __future__ import annotations
