@@ -159,8 +159,8 @@ class Stylizer:
                 on_progress, cancel, preview_every, render,
             )
         with torch.no_grad():
-            final_parts = {k: float(v) for k, v in objective(pixels).items()}
             features = network(pixels)
+            final_parts = {k: float(v) for k, v in objective.parts(features, pixels).items()}
             metrics_style = style_distance(features, style_targets)
             metrics_content = content_distance(features[filter.content_layer], content_target)
         image = images.to_image(self._finish(pixels, photo_t, luminance_only))

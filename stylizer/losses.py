@@ -18,12 +18,49 @@ CONTENT_SCALE = 1e5
 _EPS = 1e-12
 
 
-def gram(features: torch.Tensor) -> torch.Tensor:
-    """Channel correlations averaged over positions, in fp32 whatever the feature dtype."""
+def _channel_matrix(features: torch.Tensor) -> torch.Tensor:
+    """The (channels, positions) matrix of a one-image batch as a view, never a copy.
+
+    On the CPU the network runs channels-last, where `reshape(C, H*W)` would copy every
+    style layer's activations (and keep the copy alive for the backward pass); the
+    transposed view of the (positions, channels) matrix costs nothing and BLAS reads it
+    as it is.
+    """
     _, channels, height, width = features.shape
-    flat = features.reshape(channels, height * width)
-    product = torch.mm(flat, flat.t())
-    return product.float() / (height * width)
+    if features.is_contiguous():
+        return features.view(channels, height * width)
+    return features.permute(0, 2, 3, 1).reshape(height * width, channels).t()
+
+
+class _Gram(torch.autograd.Function):
+    """G = F F^T / n with a one-multiply backward.
+
+    Autograd would differentiate the product as two multiplies (one per factor) and add
+    the results, a full activation-sized temporary; since both factors are F, the
+    gradient is (dG + dG^T) F / n, one multiply straight into the layer's own layout.
+    """
+
+    @staticmethod
+    def forward(ctx, features: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(features)
+        flat = _channel_matrix(features)
+        product = torch.mm(flat, flat.t())
+        return product.to(torch.promote_types(product.dtype, torch.float32)) / flat.shape[1]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (features,) = ctx.saved_tensors
+        flat = _channel_matrix(features)
+        symmetric = ((grad + grad.t()) / flat.shape[1]).to(features.dtype)
+        if features.is_contiguous():
+            return torch.mm(symmetric, flat).view_as(features)
+        # Computed as (positions, channels) and viewed back: lands in the channels-last layout.
+        return torch.mm(flat.t(), symmetric).t().reshape_as(features)
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Channel correlations averaged over positions, in at least fp32 whatever the feature dtype."""
+    return _Gram.apply(features)
 
 
 def relative_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

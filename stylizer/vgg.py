@@ -63,6 +63,10 @@ class VGGFeatures(nn.Module):
     Takes RGB images in 0..255 (N, 3, H, W) and returns post-ReLU activations of the
     requested layers. Weights are cast once to the compute dtype so the hot loop never
     re-casts them; only the image is cast per call.
+
+    `channels_last` (default: on the CPU only) runs the stack in NHWC, oneDNN's native
+    layout: measured on a 2-core AVX-512 Xeon, forward + backward at 512x384 in fp32 took
+    about 1.05 s channels-last against 1.23 s NCHW (bench/iteration.py prints both).
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class VGGFeatures(nn.Module):
         pooling: str = "avg",
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        channels_last: bool | None = None,
     ) -> None:
         super().__init__()
         unknown = [name for name in layers if name not in LAYERS]
@@ -84,10 +89,12 @@ class VGGFeatures(nn.Module):
         deepest = max(LAYERS.index(name) for name in layers)
         self.stack = LAYERS[: deepest + 1]
         weights = load_weights()
-        memory_format = torch.channels_last if torch.device(device).type == "cpu" else torch.preserve_format
+        if channels_last is None:
+            channels_last = torch.device(device).type == "cpu"
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         for name in self.stack:
             weight, bias = weights[name]
-            weight = weight.to(device=device, dtype=dtype).contiguous(memory_format=memory_format)
+            weight = weight.to(device=device, dtype=dtype).contiguous(memory_format=self.memory_format)
             self.register_buffer(f"{name}_w", weight, persistent=False)
             self.register_buffer(f"{name}_b", bias.to(device=device, dtype=dtype), persistent=False)
         mean = torch.tensor(BGR_MEAN[::-1], device=device).view(1, 3, 1, 1)
@@ -96,13 +103,14 @@ class VGGFeatures(nn.Module):
 
     def forward(self, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
         x = (rgb - self.rgb_mean).flip(1).to(self.dtype)  # RGB -> mean-free BGR
-        if x.device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=self.memory_format)
         pool = F.avg_pool2d if self.pooling == "avg" else F.max_pool2d
         wanted = set(self.layers)
         out: dict[str, torch.Tensor] = {}
         for name in self.stack:
-            x = F.relu(F.conv2d(x, getattr(self, f"{name}_w"), getattr(self, f"{name}_b"), padding=1))
+            # In place: a convolution's backward needs its input, not its output, so the
+            # pre-ReLU activation need not exist alongside the post-ReLU one.
+            x = F.relu(F.conv2d(x, getattr(self, f"{name}_w"), getattr(self, f"{name}_b"), padding=1), inplace=True)
             if name in wanted:
                 out[name] = x
             block, index = name[4:].split("_")

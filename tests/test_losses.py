@@ -1,6 +1,13 @@
 import torch
 
-from stylizer.losses import content_distance, gram, relative_error, style_distance, style_loss, total_variation
+from stylizer.losses import (
+    content_distance,
+    gram,
+    relative_error,
+    style_distance,
+    style_loss,
+    total_variation,
+)
 
 
 def test_gram_is_mean_channel_correlation():
@@ -42,3 +49,22 @@ def test_distances_are_square_roots_of_relative_errors():
     t = torch.rand(1, 4, 3, 3)
     assert abs(content_distance(f, t) - float(relative_error(f, t).sqrt())) < 1e-6
     assert abs(style_distance({"x": f}, {"x": gram(t)}) - float(relative_error(gram(f), gram(t)).sqrt())) < 1e-6
+
+
+def test_gram_gradient_matches_autograd_in_both_layouts():
+    """The hand-written backward must equal autograd's, channels-last included (no copies)."""
+    for layout in (torch.contiguous_format, torch.channels_last):
+        features = torch.rand(1, 5, 4, 6, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_(True)
+        assert torch.autograd.gradcheck(gram, (features,))
+        weights = torch.rand(5, 5, dtype=torch.float64)
+        (gram(features) * weights).sum().backward()
+        reference = features.detach().clone().requires_grad_(True)
+        flat = reference.reshape(5, 24)
+        ((flat @ flat.t() / 24) * weights).sum().backward()
+        assert torch.allclose(features.grad, reference.grad)
+        assert features.grad.is_contiguous(memory_format=layout)
+
+
+def test_gram_of_channels_last_features_equals_contiguous():
+    features = torch.rand(1, 6, 5, 7)
+    assert torch.allclose(gram(features.contiguous(memory_format=torch.channels_last)), gram(features))

@@ -3,8 +3,8 @@ import threading
 import numpy as np
 import pytest
 import torch
-
 from conftest import PAINTING, PHOTO, SECOND_PAINTING
+
 from stylizer import Cancelled, Filter, StyleImage, images
 from stylizer.errors import DivergedError
 from stylizer.transfer import Objective, plan_scales

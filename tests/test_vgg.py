@@ -46,3 +46,12 @@ def test_bf16_network_close_to_fp32():
     bf16 = VGGFeatures(("conv3_1",), dtype=torch.bfloat16)(x)["conv3_1"].float()
     assert bf16.dtype == torch.float32
     assert float((bf16 - fp32).norm() / fp32.norm()) < 0.05
+
+
+def test_channels_last_and_nchw_give_the_same_features():
+    x = torch.rand(1, 3, 40, 56) * 255
+    nhwc = VGGFeatures(STYLE_LAYERS, channels_last=True)(x)
+    nchw = VGGFeatures(STYLE_LAYERS, channels_last=False)(x)
+    assert nhwc["conv2_1"].is_contiguous(memory_format=torch.channels_last)
+    for name in STYLE_LAYERS:
+        assert torch.allclose(nhwc[name], nchw[name], rtol=1e-4, atol=1e-3)
