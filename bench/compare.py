@@ -1,0 +1,148 @@
+"""Side by side with the `pastiche` package: time to a result and the result's quality.
+
+For each (photo, painting) pair, in one process and one after the other (never
+concurrently, so neither slows the other): pastiche's default run (1000 L-BFGS steps, its
+own content/style weights) through its command line, then our default `Filter` at the
+same output size. Both saved 8-bit images are then scored the same way (see
+`common.quality`): style distance (mean relative Gram error, conv1_1..conv5_1) and
+content distance (relative conv4_2 error). We "reach" pastiche's quality when our style
+distance is no worse and our content distance is at most 10% worse.
+
+pastiche is given `--size` and `--style-size` equal to our output size so that both
+optimize towards the same targets the metric uses; everything else is its default
+(max pooling, 1000 steps, L-BFGS history 100). The metric uses average pooling, like our
+default network; `--pooling max` columns repeat it with pastiche's max pooling.
+
+    python bench/compare.py --pairs tubingen-starry --size 256     # one row, saved to JSON
+    python bench/compare.py --summary                              # merge all saved rows
+
+Results and images go to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+from common import PAIRS, RESULTS, machine, quality, save_json, table
+
+from stylizer import Filter, Stylizer, images
+
+PASTICHE_STEPS = 1000
+CONTENT_SLACK = 1.10
+
+
+def run_pastiche(photo, painting, size: int, output, steps: int, seed: int) -> dict:
+    """pastiche's CLI in a child process; its own clock (after imports) and ours (wall)."""
+    exe = shutil.which("pastiche") or sys.exit("pastiche is not installed: pip install -r requirements.txt")
+    command = [
+        exe, "--content", str(photo), "--styles", str(painting), "--output", str(output),
+        "--size", str(size), "--style-size", str(size), "--device", "cpu", "--seed", str(seed),
+        "--num-steps", str(steps), "--info-step", str(steps),
+    ]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - start
+    # Verbose lines: "<step> <elapsed> <loss>"; the first is step 0 (after setup).
+    rows = [line.split() for line in done.stdout.splitlines() if re.match(r"^\d+\s+[\d.]+\s", line)]
+    setup, total = float(rows[0][1]), float(rows[-1][1])
+    return {"seconds": total, "wall_seconds": wall, "s_per_step": (total - setup) / steps, "steps": steps}
+
+
+def run_ours(photo, painting, size: int, output, seed: int) -> dict:
+    """Our default filter at `size`, timed from a cold `Stylizer` (model load included)."""
+    start = time.perf_counter()
+    stylizer = Stylizer(device="cpu", precision="auto")
+    result = stylizer.stylize(photo, Filter(styles=(painting,), size=size, seed=seed))
+    seconds = time.perf_counter() - start
+    result.image.save(output)
+    stats = result.stats
+    return {
+        "seconds": seconds,
+        "iterations": stats.iterations,
+        "evaluations": stats.evaluations,
+        "scales": stats.scales,
+        "precision": stats.precision,
+        "s_per_step": seconds / stats.iterations,
+    }
+
+
+def compare(name: str, size: int, steps: int, seed: int) -> dict:
+    photo, painting = PAIRS[name]
+    folder = RESULTS / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    outputs = {who: folder / f"{name}-{size}-{who}.png" for who in ("pastiche", "ours")}
+    row = {"pair": name, "size": size, "machine": machine()}
+    row["pastiche"] = run_pastiche(photo, painting, size, outputs["pastiche"], steps, seed)
+    row["ours"] = run_ours(photo, painting, size, outputs["ours"], seed)
+    scorer = Stylizer(device="cpu", precision="fp32")
+    for who, path in outputs.items():
+        image = images.load(path)
+        row[who]["size"] = list(image.size)
+        for pooling in ("avg", "max"):
+            style, content = quality(scorer, image, photo, painting, pooling)
+            row[who][f"style_{pooling}"], row[who][f"content_{pooling}"] = style, content
+        row[who]["image"] = str(path.relative_to(RESULTS.parent.parent))
+    row["speedup"] = row["pastiche"]["seconds"] / row["ours"]["seconds"]
+    row["reached"] = {
+        pooling: row["ours"][f"style_{pooling}"] <= row["pastiche"][f"style_{pooling}"]
+        and row["ours"][f"content_{pooling}"] <= CONTENT_SLACK * row["pastiche"][f"content_{pooling}"]
+        for pooling in ("avg", "max")
+    }
+    save_json(f"compare-{name}-{size}", row)
+    return row
+
+
+HEADERS = [
+    "pair", "size", "pastiche s", "pastiche s/step", "ours s", "ours iterations", "speed-up",
+    "style dist. pastiche / ours", "content dist. pastiche / ours", "reached",
+    "max-pool metric: style / content", "reached (max)",
+]
+
+
+def _row(r: dict) -> list[object]:
+    p, o = r["pastiche"], r["ours"]
+    return [
+        r["pair"], "x".join(map(str, o["size"])), p["seconds"], p["s_per_step"], o["seconds"], o["iterations"],
+        f"{r['speedup']:.0f}x",
+        f"{p['style_avg']:.3f} / {o['style_avg']:.3f}", f"{p['content_avg']:.3f} / {o['content_avg']:.3f}",
+        "yes" if r["reached"]["avg"] else "no",
+        f"{p['style_max']:.3f} / {o['style_max']:.3f}, {p['content_max']:.3f} / {o['content_max']:.3f}",
+        "yes" if r["reached"]["max"] else "no",
+    ]
+
+
+def summary() -> None:
+    import json
+
+    rows = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("compare-*.json"))]
+    if not rows:
+        sys.exit("no saved comparisons yet: run with --pairs first")
+    rows.sort(key=lambda r: (r["size"], r["pair"]))
+    print(f"machine: {rows[0]['machine']}")
+    print(table(HEADERS, (_row(r) for r in rows)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", nargs="*", choices=sorted(PAIRS), default=[])
+    parser.add_argument("--size", type=int, default=256, help="output long side for both (default 256)")
+    parser.add_argument("--steps", type=int, default=PASTICHE_STEPS, help="pastiche steps (default its 1000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--summary", action="store_true", help="print every saved row")
+    args = parser.parse_args()
+    if not args.pairs and not args.summary:
+        parser.error("give --pairs and/or --summary")
+    for name in args.pairs:
+        row = compare(name, args.size, args.steps, args.seed)
+        print(table(HEADERS, [_row(row)]), flush=True)
+    if args.summary:
+        summary()
+
+
+if __name__ == "__main__":
+    main()
