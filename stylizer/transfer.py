@@ -19,8 +19,10 @@ from .errors import Cancelled, DivergedError
 from .losses import CONTENT_SCALE, relative_error, style_loss, total_variation
 from .vgg import VGGFeatures
 
-# Below this long side VGG's deeper layers see only a few pixels; coarser scales are dropped.
-MIN_SCALE_SIDE = 64
+# Below this long side VGG's deeper layers see only a few pixels (conv5_1 is 1/16 of the
+# image) and the coarse result is blocky; the few full-size iterations after it could not
+# remove the blocks from 256 px outputs that started at 64 px, so coarser scales are dropped.
+MIN_SCALE_SIDE = 128
 MAX_RECOVERIES = 3
 # Remembered L-BFGS steps, each two image-sized fp32 vectors (75 MB at 2048x1536). 10, 20,
 # 50 and 100 gave the same style/content distances within 2% on the default schedule

@@ -28,6 +28,15 @@ def test_plan_drops_scales_that_would_be_too_small_and_handles_portrait():
     assert sum(s.iterations for s in plan_scales(800, 600, 512, 3, 2)) == 2
 
 
+def test_small_outputs_start_no_coarser_than_128_px(stylizer):
+    """Starting a 256 px painting at 64 px left blocks the final scale could not remove."""
+    plan = plan_scales(1024, 768, 256, 3, 100)
+    assert [(s.width, s.height) for s in plan] == [(128, 96), (256, 192)]
+    result = stylizer.stylize(PHOTO, Filter(styles=(PAINTING,), size=256, iterations=6))
+    assert result.image.size == (256, 192)
+    assert [tuple(s)[:2] for s in result.stats.scales] == [(128, 96), (256, 192)]
+
+
 def test_style_loss_falls_and_output_moves_away_from_photo(stylizer, tiny):
     seen = []
     result = stylizer.stylize(PHOTO, tiny, on_progress=seen.append)
