@@ -11,7 +11,6 @@ import argparse
 import logging
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,6 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         datefmt="%Y-%m-%d %H:%M:%S",
     )
     source = _config_source(args)
+    # Blocked here, before any thread exists, the stop signals stay blocked in every thread
+    # the daemon starts and reach only `sigwait` below. A Python handler would run only when
+    # the main thread next wakes up, and a signal landing in a worker thread left it asleep.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
         from .service import WatchService  # imports torch: after argument errors are out of the way
 
@@ -43,10 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StylizerError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
-    stopping.wait()
+    signal.sigwait(stop_signals)
     service.stop()
     return 0
 
