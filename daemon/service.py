@@ -19,7 +19,7 @@ from watchdog.observers import Observer
 
 from stylizer.engine import Stylizer
 from stylizer.errors import Cancelled, StylizerError
-from stylizer.presets import BUILTIN_DIR, PRESET_SUFFIXES, PRESETS_ENV, PresetRegistry, load_presets
+from stylizer.presets import PRESET_SUFFIXES, PresetRegistry, load_presets, preset_folders
 
 from .config import RESERVED_DIRS, DaemonConfig, resolve
 from .files import is_in_progress, remove_stale_temporaries
@@ -132,8 +132,7 @@ class WatchService:
 
     @staticmethod
     def _preset_folders(config: DaemonConfig) -> set[Path]:
-        env = [Path(p) for p in os.environ.get(PRESETS_ENV, "").split(os.pathsep) if p]
-        return {p.resolve() for p in (BUILTIN_DIR, *env, *config.presets) if p.is_dir()}
+        return {p.resolve() for p in preset_folders(config.presets) if p.is_dir()}
 
     # -- folders -----------------------------------------------------------------------------
 
@@ -175,15 +174,8 @@ class WatchService:
 
     def wanted(self, path: Path) -> bool:
         """Is this a file the daemon should look at (inside a watch folder, not ours, not in progress)?"""
-        watch = self._watch_of(path)
-        if watch is None:
-            return False
-        parts = path.relative_to(watch).parts
-        if not parts or parts[0] in RESERVED_DIRS:
-            return False
-        if any(part.startswith(".") for part in parts) or is_in_progress(parts[-1]):
-            return False
-        return not path.is_dir()
+        parts = self._inbox_parts(path)
+        return bool(parts) and not is_in_progress(parts[-1]) and not path.is_dir()
 
     def scan(self) -> None:
         """Offer every file already in the watch folders (arrived while the daemon was down)."""
@@ -199,11 +191,18 @@ class WatchService:
                     self._settler.touch(here / name)
 
     def wanted_folder(self, folder: Path) -> bool:
-        watch = self._watch_of(folder)
-        if watch is None or folder == watch:
-            return watch is not None
-        parts = folder.relative_to(watch).parts
-        return parts[0] not in RESERVED_DIRS and not any(p.startswith(".") for p in parts)
+        return folder in self._settings.config.watch or self._inbox_parts(folder) is not None
+
+    def _inbox_parts(self, path: Path) -> tuple[str, ...] | None:
+        """The path's parts below its watch folder; None outside the inbox's usable part
+        (not in a watch folder, the watch folder itself, processed/, failed/, dot-names)."""
+        watch = self._watch_of(path)
+        if watch is None or path == watch:
+            return None
+        parts = path.relative_to(watch).parts
+        if parts[0] in RESERVED_DIRS or any(part.startswith(".") for part in parts):
+            return None
+        return parts
 
     def _watch_of(self, path: Path) -> Path | None:
         for watch in self._settings.config.watch:

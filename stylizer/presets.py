@@ -96,10 +96,7 @@ def load_presets(extra_dirs: Iterable[str | Path] = (), include_env: bool = True
     Nothing here raises for a bad file or folder: it is skipped and listed in `errors`,
     so one typo in a user's folder never takes the built-in presets down with it.
     """
-    folders = [BUILTIN_DIR]
-    if include_env:
-        folders += [Path(p) for p in os.environ.get(PRESETS_ENV, "").split(os.pathsep) if p]
-    folders += [Path(p) for p in extra_dirs]
+    folders = preset_folders(extra_dirs, include_env)
     found: dict[str, Preset] = {}
     errors: list[PresetLoadError] = []
     for folder in folders:
@@ -122,6 +119,14 @@ def load_presets(extra_dirs: Iterable[str | Path] = (), include_env: bool = True
                 errors.append(PresetLoadError(exc.path, exc.message))
     ordered = sorted(found.values(), key=lambda p: (p.name.casefold(), p.id))
     return PresetRegistry({p.id: p for p in ordered}, errors)
+
+
+def preset_folders(extra_dirs: Iterable[str | Path] = (), include_env: bool = True) -> list[Path]:
+    """Where presets are looked for, in load order (later folders override earlier ids)."""
+    folders = [BUILTIN_DIR]
+    if include_env:
+        folders += [Path(p) for p in os.environ.get(PRESETS_ENV, "").split(os.pathsep) if p]
+    return folders + [Path(p) for p in extra_dirs]
 
 
 def load_preset(path: Path) -> Preset:
