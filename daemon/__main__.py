@@ -17,7 +17,17 @@ from pathlib import Path
 from stylizer.devices import DEVICES, PRECISIONS
 from stylizer.errors import StylizerError
 
-from .config import DEFAULT_QUALITY, DEFAULT_SETTLE_SECONDS, FORMATS, ORIGINALS, Rule, read_config, state_dir_for, zero_config
+from .config import (
+    DEFAULT_QUALITY,
+    DEFAULT_SETTLE_SECONDS,
+    FORMATS,
+    ORIGINALS,
+    Rule,
+    output_of_broken_config,
+    read_config,
+    state_dir_for,
+    zero_config,
+)
 from .status import describe, read_status
 
 PROG = "python -m daemon"
@@ -110,8 +120,13 @@ def _status(argv: Sequence[str]) -> int:
     try:
         output = read_config(args.config).output if args.config else args.out.resolve()
     except StylizerError as exc:
-        print(f"{PROG} status: error: {exc}", file=sys.stderr)
-        return 2
+        # A running daemon keeps its last good settings after a broken edit, so its status
+        # still matters: find its output folder in what can be read of the file.
+        output = output_of_broken_config(args.config)
+        if output is None:
+            print(f"{PROG} status: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"warning: {exc}\n(a running daemon keeps its last good settings until this is fixed)\n")
     state_dir = state_dir_for(output)
     status = read_status(state_dir)
     print(describe(status, state_dir))

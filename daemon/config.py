@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -124,6 +125,25 @@ def read_config(path: Path) -> DaemonConfig:
         return _config_from(path, fields.mapping("the file", fields.read_yaml(path), TOP_FIELDS))
     except FilterError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def output_of_broken_config(path: Path) -> Path | None:
+    """The output folder a daemon.yaml names even when the rest of it is wrong, if it names one.
+
+    A YAML syntax error anywhere makes the whole file unreadable, so then the top-level
+    `output:` line is read on its own.
+    """
+    path = Path(path)
+    try:
+        data = fields.read_yaml(path)
+        output = data.get("output") if isinstance(data, dict) else None
+    except FilterError:
+        try:
+            found = re.search(r"^output:[ \t]*(['\"]?)([^'\"#\n]+?)\1[ \t]*(#.*)?$", path.read_text(), re.MULTILINE)
+        except (OSError, UnicodeDecodeError):
+            return None
+        output = found.group(2) if found else None
+    return _folder(path.parent, "output", output) if isinstance(output, str) and output.strip() else None
 
 
 def resolve(config: DaemonConfig, registry: PresetRegistry) -> DaemonConfig:

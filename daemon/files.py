@@ -1,13 +1,18 @@
 """File operations that survive a crash at any instruction: nothing half-written, nothing clobbered.
 
-Outputs are written under a dot-name, flushed to disk, then hard-linked to their final
-name (a link fails instead of replacing an existing file) and the temporary name removed.
-A `kill -9` can therefore leave only a dot-named temporary behind, which the next start
-deletes, and never a truncated file under a name a user would open.
+Outputs are encoded in memory, written under a dot-name, flushed to disk, read back and
+compared, then hard-linked to their final name (a link fails instead of replacing an
+existing file) and the temporary name removed. A `kill -9` can therefore leave only a
+dot-named temporary behind, which the next start deletes, and a full disk or a short write
+raises instead of leaving a truncated file under a name a user would open.
+
+Every name we make (collision suffixes, `.error.txt` notes) is shortened to fit the file
+system's limit on one name, so a long original name cannot make a job fail forever.
 """
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import shutil
@@ -31,12 +36,36 @@ def temporary_path(folder: Path, suffix: str) -> Path:
     return folder / f"{TEMP_PREFIX}{uuid.uuid4().hex}{suffix}"
 
 
-def write_durably(path: Path, write: Callable[[Path], object]) -> None:
-    """Let `write` create `path`, then make sure its bytes are on disk before anyone links it."""
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+DEFAULT_NAME_MAX = 255
+
+
+class ShortWrite(OSError):
+    """What was read back is not what was written: the file must not be published."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
+
+
+def write_bytes_durably(path: Path, data: bytes) -> None:
+    """Create `path` holding exactly `data`, synced and checked, or raise and leave nothing.
+
+    Image libraries write through buffered files whose close can swallow an error on a full
+    disk; writing the encoded bytes ourselves and reading them back is the only way to know
+    that what will be published is complete.
+    """
     try:
-        write(path)
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view):]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        if path.stat().st_size != len(data) or path.read_bytes() != data:
+            raise ShortWrite(errno.EIO, "the file on disk differs from what was written", str(path))
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -60,28 +89,63 @@ def publish(temporary: Path, final: Path) -> None:
 def write_text_atomically(path: Path, text: str) -> None:
     """For small files read by people or other processes (error notes, status): all or nothing."""
     temporary = temporary_path(path.parent, ".txt")
-    write_durably(temporary, lambda p: p.write_text(text, encoding="utf-8"))
+    write_bytes_durably(temporary, text.encode("utf-8"))
     os.replace(temporary, path)
 
 
-def free_name(wanted: Path, taken: Collection[Path] = ()) -> Path:
-    """`wanted`, or `name-2.ext`, `name-3.ext`...: the first that neither exists nor is `taken`."""
-    candidate, number = wanted, 1
+def name_max(folder: Path) -> int:
+    """The longest name, in bytes, the file system holding `folder` accepts."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return DEFAULT_NAME_MAX
+
+
+def fit_name(stem: str, tail: str, limit: int) -> str:
+    """`stem + tail`, with `stem` cut (never inside a character) so the name fits `limit` bytes."""
+    budget = limit - len(os.fsencode(tail))
+    while stem and len(os.fsencode(stem)) > budget:
+        stem = stem[:-1]
+    return stem + tail
+
+
+def free_name(wanted: Path, taken: Collection[Path] = (), reserve: int = 0) -> Path:
+    """`wanted`, or `name-2.ext`, `name-3.ext`...: the first that neither exists nor is `taken`.
+
+    Names are shortened to leave `reserve` bytes under the file system's limit (for a
+    suffix the caller adds, such as `.error.txt`).
+    """
+    limit = name_max(_existing_ancestor(wanted.parent)) - reserve
+    suffix = wanted.suffix if len(os.fsencode(wanted.suffix)) <= limit // 2 else ""
+    stem = wanted.name[: len(wanted.name) - len(suffix)] if suffix else wanted.name
+    candidate, number = wanted.with_name(fit_name(stem, suffix, limit)), 1
     while candidate in taken or os.path.lexists(candidate):
         number += 1
-        candidate = wanted.with_name(f"{wanted.stem}-{number}{wanted.suffix}")
+        candidate = wanted.with_name(fit_name(stem, f"-{number}{suffix}", limit))
     return candidate
 
 
-def move_without_clobbering(source: Path, wanted: Path) -> Path:
+def _existing_ancestor(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def move_without_clobbering(
+    source: Path, wanted: Path, reserve: int = 0, before: Callable[[Path], object] | None = None
+) -> Path:
     """Move `source` to `wanted` (or a free variant of it) and return where it went.
 
     A hard link plus unlink is atomic and refuses to overwrite; symlinks themselves are
     moved (never their targets), and across file systems we fall back to a checked rename.
+    `before` learns the target name before the link, so a caller can record it and, after a
+    crash between link and unlink, recognise the second name as the same file.
     """
     wanted.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        target = free_name(wanted)
+        target = free_name(wanted, reserve=reserve)
+        if before is not None:
+            before(target)
         try:
             os.link(source, target, follow_symlinks=False)
         except FileExistsError:

@@ -4,6 +4,11 @@ One worker thread paints one file at a time: two stylizations at once on a CPU o
 each other down, and on a GPU the shared `Stylizer` runs one job at a time anyway. That is
 also what lets the app and the daemon share a process and a GPU: pass the app's
 `Stylizer` in and both queue on its lock.
+
+A job that fails for a reason that is not the photo's (a full output disk, out of memory,
+a bug) leaves the photo in the inbox and is tried again after a delay that doubles each
+time, up to `RETRY_MAX_DELAY`. While the output disk is full nothing is painted: each
+waiting photo only checks, on its turn, whether the disk has room again.
 """
 
 from __future__ import annotations
@@ -24,11 +29,16 @@ from stylizer.presets import PRESET_SUFFIXES, PresetRegistry, load_presets, pres
 from .config import RESERVED_DIRS, DaemonConfig, resolve
 from .files import is_in_progress, remove_stale_temporaries
 from .journal import Journal
+from .reserve import SpaceReserve
 from .status import StatusBoard
 from .watcher import ChangeHandler, InboxHandler, Settler
-from .worker import Settings, Worker
+from .worker import RetryLater, Settings, Worker
 
 log = logging.getLogger("daemon")
+
+RETRY_FIRST_DELAY = 10.0
+RETRY_MAX_DELAY = 600.0
+DISK_FULL_STATE = "output disk full"
 
 ConfigSource = Callable[[], DaemonConfig]
 
@@ -49,8 +59,11 @@ class WatchService:
         self._settings_handler = ChangeHandler(self._is_settings_file, self.reload)
         self._busy = False
         self._thread: threading.Thread | None = None
+        self._attempts: dict[Path, int] = {}  # failed tries of photos waiting to be retried
+        self._disk_full = False
         self.journal: Journal | None = None
         self.status: StatusBoard | None = None
+        self.reserve: SpaceReserve | None = None
 
     @property
     def settings(self) -> Settings:
@@ -67,7 +80,7 @@ class WatchService:
         self._thread = threading.Thread(target=self._work, name="daemon-worker", daemon=True)
         self._thread.start()
         self.scan()
-        self.status.update(state="watching")
+        self.status.update(state="watching", broken_presets=_problems(self._settings.registry))
         watched = ", ".join(str(w) for w in config.watch)
         log.info("watching %s -> %s on %s (%d rules)", watched, config.output, self.stylizer.description, len(config.rules))
 
@@ -110,7 +123,11 @@ class WatchService:
         self._settler.settle_seconds = settings.config.settle_seconds
         self._prepare_folders(settings.config)
         self._schedule(settings.config)
-        self.status.update(last_error=None, config=str(settings.config.source) if settings.config.source else None)
+        self.status.update(
+            last_error=None,
+            config=str(settings.config.source) if settings.config.source else None,
+            broken_presets=_problems(settings.registry),
+        )
         log.info("settings reloaded (%d rules)", len(settings.config.rules))
         if settings.config != old:
             self.scan()  # files already waiting may match a new rule
@@ -143,6 +160,9 @@ class WatchService:
         for folder in (config.output, *config.watch):
             for stale in remove_stale_temporaries(folder):
                 log.info("removed an unfinished temporary file from an earlier run: %s", stale)
+        self.reserve = SpaceReserve(config.state_dir)
+        if not self.reserve.restore():
+            log.warning("the output disk of %s is (nearly) full; paintings will wait for free space", config.output)
 
     def _switch_output(self, config: DaemonConfig) -> None:
         """The output folder changed in daemon.yaml: move the journal and status along, between jobs."""
@@ -221,17 +241,57 @@ class WatchService:
             watch = self._watch_of(path)
             if watch is None or not self.wanted(path):
                 continue
+            relative = path.relative_to(watch)
             self._busy = True
             try:
                 self._switch_output(settings.config)
+                if self._disk_full and not self._room_again():
+                    raise RetryLater("output disk full", disk_full=True)
                 Worker(self.stylizer, self.journal, self.status).process(watch, path, settings, self._stop.is_set)
             except Cancelled:
-                log.info("stopped  %s: interrupted; it will be done at the next start", path.relative_to(watch))
-            except Exception:  # a bug must not end a daemon that runs for weeks; the file is retried on restart
-                log.exception("unexpected error while processing %s", path)
+                log.info("stopped  %s: interrupted; it will be done at the next start", relative)
+            except RetryLater as exc:
+                self._retry_later(path, relative, str(exc), exc.disk_full)
+            except Exception as exc:  # a bug must not end a daemon that runs for weeks, nor lose the photo
+                log.exception("unexpected error while processing %s", relative)
+                self._retry_later(path, relative, f"unexpected error: {exc!r}", disk_full=False)
+            else:
+                if self._attempts.pop(path, None) is not None:
+                    self.status.update(retrying=len(self._attempts))
             finally:
                 self._busy = False
                 self.status.update(running=None)
+
+    def _retry_later(self, path: Path, relative: Path, reason: str, disk_full: bool) -> None:
+        """Keep the photo where it is and offer it again after a doubling delay."""
+        attempt = self._attempts.get(path, 0) + 1
+        self._attempts[path] = attempt
+        delay = min(RETRY_FIRST_DELAY * 2 ** (attempt - 1), RETRY_MAX_DELAY)
+        if disk_full:
+            if not self._disk_full:
+                self.reserve.release()  # room for the journal and status.json to be written
+            self._disk_full = True
+            log.error(
+                "waiting  %s: the output disk is full (%s); the photo stays in the inbox, next try in %.0f s",
+                relative, self._settings.config.output, delay,
+            )
+        else:
+            log.error("retry    %s: %s; the photo stays in the inbox, next try in %.0f s", relative, reason, delay)
+        self.status.update(
+            state=DISK_FULL_STATE if self._disk_full else "watching",
+            retrying=len(self._attempts),
+            last_problem=f"{relative}: {reason}",
+        )
+        self._settler.touch(path, delay=delay)
+
+    def _room_again(self) -> bool:
+        """After a full disk: paint again only once the reserve fits back on it."""
+        if not self.reserve.restore():
+            return False
+        self._disk_full = False
+        self.status.update(state="watching")
+        log.info("the output disk has room again; painting resumes")
+        return True
 
 
 def _reschedule(observer: Observer, watches: dict[Path, object], wanted: set[Path], handler, recursive: bool) -> None:
@@ -240,6 +300,10 @@ def _reschedule(observer: Observer, watches: dict[Path, object], wanted: set[Pat
     for folder in wanted - set(watches):
         if folder.is_dir():
             watches[folder] = observer.schedule(handler, str(folder), recursive=recursive)
+
+
+def _problems(registry: PresetRegistry) -> list[str]:
+    return [str(error) for error in registry.errors]
 
 
 def _keep_last_good(old: PresetRegistry, new: PresetRegistry) -> PresetRegistry:

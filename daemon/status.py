@@ -3,6 +3,9 @@
 `python -m daemon status` reads it; so can a monitoring script. It is rewritten
 atomically (never half a file) on every change and at most once a second while a job
 reports progress, so watching it costs nothing.
+
+`done` and `failed` count since this start; `done_total` and `failed_total` carry on from
+the previous status file, so a restart does not make 30 finished photos look like none.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class StatusBoard:
         self._queued = queued
         self._lock = threading.Lock()
         self._written = 0.0
+        previous = read_status(state_dir) or {}
         self._data: dict = {
             "pid": os.getpid(),
             "state": "starting",
@@ -36,8 +40,13 @@ class StatusBoard:
             "queued": 0,
             "done": 0,
             "failed": 0,
+            "done_total": _count(previous.get("done_total")),
+            "failed_total": _count(previous.get("failed_total")),
+            "retrying": 0,
             "running": None,
             "last_error": None,
+            "last_problem": None,
+            "broken_presets": [],
         }
 
     def update(self, throttle: bool = False, **changes: object) -> None:
@@ -50,6 +59,7 @@ class StatusBoard:
     def count(self, outcome: str) -> None:
         with self._lock:
             self._data[outcome] += 1
+            self._data[f"{outcome}_total"] += 1
             self._data["running"] = None
             self._write()
 
@@ -82,15 +92,24 @@ def describe(status: dict | None, state_dir: Path) -> str:
     state = status.get("state") if alive else f"not running (last state: {status.get('state')})"
     lines = [
         f"daemon: {state}, pid {status.get('pid')}, since {status.get('started')}",
-        f"queued: {status.get('queued')}   done: {status.get('done')}   failed: {status.get('failed')}",
+        f"queued: {status.get('queued')}   done: {status.get('done')}   failed: {status.get('failed')}   (since start)",
+        f"in all: done: {status.get('done_total', '?')}   failed: {status.get('failed_total', '?')}",
     ]
+    if status.get("retrying"):
+        lines.append(f"waiting to retry: {status['retrying']} (last problem: {status.get('last_problem')})")
     running = status.get("running")
     if running and alive:
         lines.append(f"running: {running.get('file')} [{running.get('preset')}] {running.get('progress', '')}".rstrip())
     if status.get("last_error"):
         lines.append(f"last error: {status['last_error']}")
+    for problem in status.get("broken_presets") or ():
+        lines.append(f"broken preset: {problem}")
     lines.append(f"updated: {status.get('updated')}")
     return "\n".join(lines)
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 def _pid_alive(pid: object) -> bool:

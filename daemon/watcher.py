@@ -46,10 +46,11 @@ class Settler:
         self._counter = itertools.count()
         self._condition = threading.Condition()
 
-    def touch(self, path: Path) -> None:
-        """Something happened to `path`: (re)start its quiet period."""
+    def touch(self, path: Path, delay: float | None = None) -> None:
+        """Something happened to `path`: (re)start its quiet period (or wait `delay` seconds)."""
+        wait = self.settle_seconds if delay is None else delay
         with self._condition:
-            self._schedule(path, time.monotonic() + self.settle_seconds, _signature(path))
+            self._schedule(path, time.monotonic() + wait, _signature(path))
             self._condition.notify_all()
 
     def wake(self) -> None:

@@ -4,6 +4,11 @@ The worker is the only place the daemon writes outputs or moves originals, and i
 in an order that keeps every promise through a crash (see journal.py): outputs become
 visible only complete, under a name that is never someone else's, and an original moves
 to `processed/` or `failed/` only after everything it produced is on disk.
+
+Only a fault of the photo itself (unreadable, not an image, too large) moves it to
+`failed/`. Everything else - a full output disk, out of memory, a diverged optimization, a
+preset whose painting went missing - is not the photo's fault: the photo stays where it is
+and the job is raised as `RetryLater` for the service to try again.
 """
 
 from __future__ import annotations
@@ -24,7 +29,16 @@ from stylizer.presets import PresetRegistry
 from stylizer.transfer import Progress
 
 from .config import FAILED_DIR, PROCESSED_DIR, DaemonConfig, Rule
-from .files import free_name, move_without_clobbering, publish, temporary_path, write_durably, write_text_atomically
+from .files import (
+    free_name,
+    is_disk_full,
+    move_without_clobbering,
+    publish,
+    sync_folder,
+    temporary_path,
+    write_bytes_durably,
+    write_text_atomically,
+)
 from .journal import InputKey, Journal
 from .status import StatusBoard
 
@@ -39,8 +53,19 @@ class Settings:
     registry: PresetRegistry
 
 
+ERROR_NOTE_SUFFIX = ".error.txt"
+
+
 class InputFailed(Exception):
     """This file cannot be painted; the message is what the user reads in `.error.txt`."""
+
+
+class RetryLater(Exception):
+    """The job could not finish for a reason that is not the photo's; it stays in the inbox."""
+
+    def __init__(self, reason: str, disk_full: bool = False) -> None:
+        super().__init__(reason)
+        self.disk_full = disk_full
 
 
 class Worker:
@@ -62,22 +87,38 @@ class Worker:
         key = None
         try:
             key, stat = self._identify(watch, path, relative)
-            if self.journal.has_failed(key):
-                return  # reported before, but could not be moved out of the inbox
+            if self.journal.has_failed(key) or self._finish_interrupted_move(key, path, relative):
+                return  # reported before but could not leave the inbox, or already moved
             pending = [p for p in rule.presets if not self.journal.is_done(key, p)]
             if pending:
                 photo = self._load(path, relative)
                 for preset_id in pending:
                     self._paint(key, stat, photo, preset_id, rule, out_relative, relative, settings, stopping)
-        except Cancelled:
-            raise
+            if settings.config.originals == "move":
+                moved = move_without_clobbering(
+                    path, watch / PROCESSED_DIR / relative, before=lambda target: self.journal.moving(key, target)
+                )
+                self.journal.retire(key)
+                log.info("moved    %s -> %s", relative, moved)
         except InputFailed as exc:
             self._fail(watch, path, relative, key, str(exc))
-            return
-        if settings.config.originals == "move":
-            moved = move_without_clobbering(path, watch / PROCESSED_DIR / relative)
-            self.journal.retire(key)
-            log.info("moved    %s -> %s", relative, moved)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise RetryLater(f"output disk full ({exc.strerror or exc})", disk_full=True) from exc
+            raise
+
+    def _finish_interrupted_move(self, key: InputKey, path: Path, relative: PurePosixPath) -> bool:
+        """Killed between linking the original into `processed/` and unlinking it here: finish that."""
+        target = self.journal.moving_to(key)
+        if target is None or not os.path.lexists(target):
+            return False
+        if not os.path.samestat(os.lstat(path), os.lstat(target)):
+            return False  # a different file took that name; move this one normally
+        path.unlink()
+        sync_folder(path.parent)
+        self.journal.retire(key)
+        log.info("moved    %s -> %s (finished after restart)", relative, target)
+        return True
 
     def _identify(self, watch: Path, path: Path, relative: PurePosixPath) -> tuple[InputKey, os.stat_result]:
         try:
@@ -119,12 +160,18 @@ class Worker:
     ) -> None:
         folder = settings.config.output / preset_id / out_relative.parent
         folder.mkdir(parents=True, exist_ok=True)
-        claimed = self.journal.claimed_output(key, preset_id)
-        if claimed is not None and claimed.exists():
-            # Killed after the output got its name but before the journal said so: it is done.
-            self.journal.done(key, preset_id, claimed, stat)
-            log.info("done     %s [%s] recovered after restart -> %s", relative, preset_id, claimed)
-            return
+        claim = self.journal.claim_of(key, preset_id)
+        if claim is not None and os.path.lexists(claim.output):
+            if claim.holds_our_output():
+                # Killed after the output got its name but before the journal said so: it is done.
+                self.journal.done(key, preset_id, claim.output, stat)
+                log.info("done     %s [%s] recovered after restart -> %s", relative, preset_id, claim.output)
+                return
+            log.warning(
+                "kept     %s: a file the daemon did not write appeared at %s; painting %s again under a free name",
+                claim.output, claim.output.name, relative,
+            )
+            claim = None
         preset = settings.registry.get(preset_id)
         filter = preset.filter if rule.size is None else preset.filter.replace(size=rule.size)
         started = time.monotonic()
@@ -136,31 +183,36 @@ class Worker:
 
         try:
             result = self.stylizer.stylize(photo, filter, on_progress=report, cancel=stopping)
-        except (Cancelled, InputFailed):
+        except Cancelled:
             raise
-        except Exception as exc:  # a job error must never stop the daemon; the user gets the reason
-            raise InputFailed(f"painting with '{preset_id}' failed: {exc}") from exc
+        except Exception as exc:  # out of memory, diverged, a missing painting: not the photo's fault
+            raise RetryLater(f"painting with '{preset_id}' failed: {exc}") from exc
         wanted = folder / (out_relative.stem + rule.output_suffix(out_relative.suffix))
-        temporary = temporary_path(folder, wanted.suffix)
         metadata = {**result.metadata(), "source": relative.as_posix()}
-        write_durably(temporary, lambda p: images.save(result.image, p, metadata, quality=rule.quality))
-        final = claimed
-        while True:
-            if final is None:
-                final = free_name(wanted, self.journal.claimed_names())
-                self.journal.claim(key, preset_id, final)
-            try:
-                publish(temporary, final)
-                break
-            except FileExistsError:
-                final = None  # a file appeared under the claimed name; claim another
+        data = images.encode(result.image, images.output_format(wanted), metadata, quality=rule.quality)
+        temporary = temporary_path(folder, wanted.suffix)
+        write_bytes_durably(temporary, data)
+        try:
+            final = claim.output if claim is not None else None
+            while True:
+                if final is None:
+                    final = free_name(wanted, self.journal.claimed_names())
+                self.journal.claim(key, preset_id, final, data)  # records these bytes, so only they are adopted
+                try:
+                    publish(temporary, final)
+                    break
+                except FileExistsError:
+                    final = None  # a file appeared under the claimed name; claim another
+        finally:
+            temporary.unlink(missing_ok=True)  # published (already gone) or failed: never left behind
         self.journal.done(key, preset_id, final, stat)
         self.status.count("done")
         log.info("done     %s [%s] %.1f s -> %s", relative, preset_id, time.monotonic() - started, final)
 
     def _fail(self, watch: Path, path: Path, relative: PurePosixPath, key: InputKey | None, reason: str) -> None:
         """Move the original to `failed/` with a note beside it saying why, so the next file can go."""
-        destination = free_name(watch / FAILED_DIR / relative)
+        reserve = len(ERROR_NOTE_SUFFIX.encode())
+        destination = free_name(watch / FAILED_DIR / relative, reserve=reserve)
         destination.parent.mkdir(parents=True, exist_ok=True)
         note = (
             f"Could not stylize: {relative}\n"
@@ -169,8 +221,8 @@ class Worker:
             "To try again, fix the file (or the preset) and put it back in the watch folder.\n"
         )
         try:
-            write_text_atomically(destination.with_name(destination.name + ".error.txt"), note)
-            moved = move_without_clobbering(path, destination)
+            write_text_atomically(destination.with_name(destination.name + ERROR_NOTE_SUFFIX), note)
+            moved = move_without_clobbering(path, destination, reserve=reserve)
         except OSError as exc:
             if key is not None:
                 self.journal.failed(key, reason)  # stays in the inbox, but is not retried forever

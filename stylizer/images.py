@@ -115,9 +115,15 @@ def resize_tensor(tensor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def save(image: Image.Image, path: str | Path, metadata: dict | None = None, quality: int = 95) -> Path:
     """Write in the format the extension names; parameters go into PNG text metadata."""
     path = Path(path)
-    fmt = output_format(path)
-    image.save(path, fmt, **save_options(fmt, metadata, quality))
+    path.write_bytes(encode(image, output_format(path), metadata, quality))
     return path
+
+
+def encode(image: Image.Image, fmt: str, metadata: dict | None = None, quality: int = 95) -> bytes:
+    """The file's bytes, made in memory, so a writer can check that all of them reached the disk."""
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **save_options(fmt, metadata, quality))
+    return buffer.getvalue()
 
 
 def output_format(path: str | Path) -> str:

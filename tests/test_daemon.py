@@ -172,9 +172,9 @@ def test_move_mode_moves_originals_only_after_their_outputs_exist(tmp_path, styl
     moves = []
     real_move = worker.move_without_clobbering
 
-    def checked_move(source, wanted):
+    def checked_move(source, wanted, **options):
         moves.append((source.name, (out / "tiny" / "one.jpg").is_file()))
-        return real_move(source, wanted)
+        return real_move(source, wanted, **options)
 
     monkeypatch.setattr(worker, "move_without_clobbering", checked_move)
     with zero(tmp_path, stylizer, originals="move") as service:
