@@ -19,6 +19,7 @@ from .errors import Cancelled, StylizerError
 from .experiments import EXPERIMENTS, run_with
 from .filter import COLOR_MODES, INITS, OPTIMIZERS, POOLINGS, Filter, StyleImage, ratio_from_strength
 from .presets import load_presets
+from .quality import HIGH_FACTOR, QUALITIES, QUICK_ITERATIONS, for_quality
 from .sheet import contact_sheet
 from .transfer import Progress
 
@@ -65,7 +66,10 @@ def _stylize(args: argparse.Namespace) -> int:
     filter = _filter_from_args(args)
     stylizer = Stylizer(args.device, args.precision)
     progress = None if args.quiet else TerminalProgress()
-    result = stylizer.stylize(args.content, filter, on_progress=progress)
+    if args.quality == "instant":  # the filter already carries the other qualities (and the user's flags)
+        result = stylizer.paint(args.content, filter, "instant")
+    else:
+        result = stylizer.stylize(args.content, filter, on_progress=progress)
     if progress:
         progress.close()
     images.save(result.image, args.output, metadata=result.metadata())
@@ -148,7 +152,7 @@ def _filter_from_args(args: argparse.Namespace) -> Filter:
         raise StylizerError("a style is needed: --style IMAGE (repeatable) or --preset ID")
     if args.style_scale is not None:
         styles = tuple(StyleImage(s.source, s.weight, args.style_scale) for s in styles)
-    return base.replace(styles=styles, **_overrides(args))
+    return for_quality(base.replace(styles=styles), getattr(args, "quality", "normal")).replace(**_overrides(args))
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -284,6 +288,12 @@ def _add_filter_flags(parser: argparse.ArgumentParser, with_styles: bool) -> Non
         style.add_argument("--preset", metavar="ID", help="a preset filter instead of --style")
     parser.add_argument("--presets", action="append", default=[], metavar="DIR", help="extra presets folder (repeatable)")
     algo = parser.add_argument_group("algorithm (defaults: the paper's, or the preset's)")
+    if with_styles:
+        algo.add_argument(
+            "--quality", choices=QUALITIES, default="normal",
+            help="instant: the feed-forward painting alone (under a second); quick: that refined by "
+            f"{QUICK_ITERATIONS} full-size iterations; normal (default); high: {HIGH_FACTOR}x the iterations",
+        )
     algo.add_argument("--style-scale", type=float, metavar="S", help="style image size relative to the output")
     algo.add_argument("--size", type=int, metavar="PX", help=f"long side of the output in pixels (default {Filter.size})")
     algo.add_argument("--iterations", type=int, metavar="N", help=f"total iterations over all scales (default {Filter.iterations})")
@@ -292,7 +302,7 @@ def _add_filter_flags(parser: argparse.ArgumentParser, with_styles: bool) -> Non
     algo.add_argument("--strength", type=float, metavar="S", help="style strength 0..10 instead of --ratio (6 = 1e-6)")
     algo.add_argument("--layer-weights", type=float, nargs=5, metavar="W", help="conv1_1..conv5_1 weights (default 1 0.8 0.5 0.3 0.1)")
     algo.add_argument("--tv-weight", type=float, metavar="W", help="total-variation smoothing (default 0)")
-    algo.add_argument("--init", choices=INITS, help="start from the photo (default), white noise or the style")
+    algo.add_argument("--init", choices=INITS, help="start from the photo (default), white noise, the style or the instant painting")
     algo.add_argument("--optimizer", choices=OPTIMIZERS, help="lbfgs (default) or adam")
     algo.add_argument("--learning-rate", type=float, metavar="LR", help="Adam step size in pixel units (default 5)")
     algo.add_argument("--preserve-color", choices=COLOR_MODES, help="keep the photo's colours (default none)")

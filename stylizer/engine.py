@@ -18,7 +18,9 @@ import torch
 
 from . import color, images
 from .devices import precision_name, resolve_device, resolve_precision
-from .filter import Filter, StyleImage
+from .filter import DEFAULT_STRENGTH, Filter, StyleImage
+from .instant import InstantPainter, blend
+from .quality import for_quality
 from .losses import content_distance, gram, style_distance
 from .transfer import (
     CancelCheck,
@@ -85,6 +87,8 @@ class Stylizer:
         self._targets: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
         self._style_images: OrderedDict[tuple, tuple[str, images.Image.Image]] = OrderedDict()
         self._lock = threading.Lock()
+        self._instant: InstantPainter | None = None
+        self._instant_lock = threading.Lock()
 
     @property
     def description(self) -> str:
@@ -105,6 +109,84 @@ class Stylizer:
         styles = [(spec, self._load_style(spec)) for spec in filter.styles]
         with self._lock:
             return self._run(photo, styles, filter, on_progress, cancel, preview_every)
+
+    def paint(
+        self,
+        content: images.ImageSource,
+        filter: Filter,
+        quality: str = "normal",
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelCheck | threading.Event | None = None,
+        preview_every: int = 0,
+    ) -> Result:
+        """`stylize` at a named quality (quality.py); "instant" is the feed-forward painting alone."""
+        run = for_quality(filter, quality)
+        if quality != "instant":
+            return self.stylize(content, run, on_progress, cancel, preview_every)
+        started = time.perf_counter()
+        photo = images.load(content)
+        image = self.preview(photo, run)
+        seconds = time.perf_counter() - started
+        styles = [(spec, self._load_style(spec)) for spec in run.styles]
+        network = self.network(run)
+        with self._lock, torch.no_grad():  # the distances only; the painting did not wait
+            features = network(images.to_tensor(image, self.device))
+            photo_t = images.to_tensor(photo.resize(image.size, images.Image.Resampling.LANCZOS), self.device)
+            content_target = network(photo_t)[run.content_layer]
+            targets = self._blended_targets(network, run, styles, max(image.size), photo_t)
+        stats = Stats(
+            seconds=seconds,
+            iterations=0,
+            evaluations=0,
+            losses={},
+            style_distance=style_distance(features, targets),
+            content_distance=content_distance(features[run.content_layer], content_target),
+            device="cpu",  # onnxruntime's CPU provider, whatever device the optimization uses
+            precision="int8",
+        )
+        return Result(image=image, stats=stats, filter=run)
+
+    def preview(self, content: images.ImageSource, filter: Filter) -> images.Image.Image:
+        """An instant painting of `content` with `filter`, at `filter.size`, in well under a second.
+
+        A feed-forward network (see instant.py) stands in for the optimization, so this
+        never waits for a painting in progress: call it while `stylize` runs. Colour
+        preservation, style blending and strengths below the default apply as in
+        `stylize`; iterations, layers and the optimizer do not.
+        """
+        painter = self.instant()
+        photo = images.fit(images.load(content), filter.size)
+        photo_t = images.to_tensor(photo)
+        vectors, weights = [], []
+        for spec in filter.styles:
+            digest, painting = self._load_style(spec)
+            if filter.preserve_color == "histogram":  # depends on the photo: not cached
+                matched = color.match_histogram(images.to_tensor(painting), photo_t)
+                vectors.append(painter.style_vector(images.to_image(matched)))
+            else:
+                vectors.append(painter.style_vector(painting, cache_key=digest))
+            weights.append(spec.weight)
+        vector = blend(vectors, weights)
+        # Differs from stylize: the network has one strength. Weaker filters blend its style
+        # vector towards the photo's own (Ghiasi et al. 2017, section 5) and then the pixels
+        # towards the photo, since the photo's own style alone still repaints it visibly.
+        share = min(1.0, max(0.0, filter.strength / DEFAULT_STRENGTH))
+        if share < 1.0:
+            vector = blend([vector, painter.style_vector(photo)], [share, 1.0 - share])
+        painted = painter.paint(photo, vector)
+        if share < 1.0:
+            painted = images.Image.blend(photo.convert("RGB"), painted, share)
+        if filter.preserve_color == "luminance":
+            painted_t = color.combine_luminance(color.luminance(images.to_tensor(painted)), photo_t)
+            painted = images.to_image(painted_t)
+        return painted
+
+    def instant(self) -> InstantPainter:
+        """The feed-forward network, loaded on first use (about a tenth of a second)."""
+        with self._instant_lock:
+            if self._instant is None:
+                self._instant = InstantPainter()
+            return self._instant
 
     def style_targets(self, filter: Filter, long_side: int) -> dict[str, torch.Tensor]:
         """Blended Gram targets of the filter's styles at an output size (cached)."""
@@ -187,6 +269,13 @@ class Stylizer:
     def _initial_pixels(self, filter: Filter, photo_t, styles, size) -> torch.Tensor:
         if filter.init == "content":
             return photo_t.clone()
+        if filter.init == "instant":
+            photo = images.to_image(photo_t)
+            start = self.preview(photo, filter.replace(size=max(photo.size)))
+            start_t = images.to_tensor(start.resize(photo.size, images.Image.Resampling.LANCZOS), self.device)
+            if filter.preserve_color == "luminance":
+                return color.gray_rgb(color.luminance(start_t))
+            return start_t
         if filter.init == "noise":
             generator = torch.Generator().manual_seed(filter.seed)
             return (torch.rand((1, 3, *size), generator=generator) * 255).to(self.device)

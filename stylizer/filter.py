@@ -15,7 +15,8 @@ from .vgg import CONTENT_LAYER, LAYERS, STYLE_LAYERS
 StyleSource = str | Path | Image.Image
 
 PAPER_LAYER_WEIGHTS = (1.0, 0.8, 0.5, 0.3, 0.1)
-INITS = ("content", "noise", "style")
+# "instant" starts from the feed-forward painting (instant.py), not from anything in the paper.
+INITS = ("content", "noise", "style", "instant")
 OPTIMIZERS = ("lbfgs", "adam")
 COLOR_MODES = ("none", "luminance", "histogram")
 POOLINGS = ("avg", "max")
@@ -24,6 +25,7 @@ POOLINGS = ("avg", "max")
 # It maps log-linearly onto the range where the ratio visibly matters (1e-3 .. 1e-8),
 # with the paper's default 1e-6 at strength 6.
 STRENGTH_MIN_RATIO_EXP, STRENGTH_PER_STEP = -2.0, 0.6666666666666666
+DEFAULT_STRENGTH = 6.0  # the paper's alpha/beta = 1e-6
 
 
 def ratio_from_strength(strength: float) -> float:
