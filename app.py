@@ -40,6 +40,7 @@ from stylizer import (
     ratio_from_strength,
 )
 from stylizer import images
+from stylizer.quality import for_quality
 from stylizer.transfer import plan_scales
 
 ROOT = Path(__file__).resolve().parent
@@ -53,8 +54,11 @@ CONCURRENCY = int(os.environ.get("STYLIZER_CONCURRENCY", 1))
 QUEUE_SIZE = int(os.environ.get("STYLIZER_QUEUE_SIZE", 32))
 PREVIEW_EVERY = 10  # iterations between live previews
 STATUS_EVERY_S = 0.5  # at most this often a progress line without a new preview
-# "Normal" is the product default (Filter.iterations); Draft and High halve and triple it.
-QUALITY = [("Draft", Filter.iterations // 2), ("Normal", Filter.iterations), ("High", Filter.iterations * 3)]
+# The core's named qualities (stylizer/quality.py), plus Draft: half the filter's iterations.
+QUALITY = [("Instant", "instant"), ("Quick", "quick"), ("Draft", "draft"), ("Normal", "normal"), ("High", "high")]
+# The queue estimate before any painting has been timed here: seconds per iteration and
+# square pixel of output (a default 512 px, 100-iteration painting took about 33 s on 2 cores).
+TYPICAL_SECONDS_PER_UNIT = 33.0 / (100 * 512 * 512)
 COLOR_CHOICES = [
     ("Painting's colours", "none"),
     ("Keep photo colours", "luminance"),
@@ -193,9 +197,13 @@ def build_filter(
 
 def save_result(result: Result, photo_path: str | None) -> str:
     """Full-quality PNG with the parameters in its metadata, in a fresh temp folder."""
+    return save_image(result.image, result.metadata(), photo_path)
+
+
+def save_image(image, metadata: dict, photo_path: str | None) -> str:
     stem = Path(photo_path).stem if photo_path else "photo"
     folder = Path(tempfile.mkdtemp(prefix="stylizer-"))
-    return str(images.save(result.image, folder / f"{stem}-painted.png", metadata=result.metadata()))
+    return str(images.save(image, folder / f"{stem}-painted.png", metadata=metadata))
 
 
 def describe_preset(preset_id: str | None) -> str:
@@ -214,6 +222,66 @@ def status_line(p: Progress) -> str:
 # -- UI callbacks ------------------------------------------------------------------------
 
 _running: dict[str, threading.Event] = {}  # session -> cancel flag of its current run
+_waiting: dict[str, float] = {}  # session -> when it pressed Paint, until its painting starts
+_work: dict[str, float] = {}  # session -> its painting's size in iterations x pixels, queued or running
+_seconds_per_unit: list[float] = []  # measured on recent paintings, for the queue estimate
+
+
+def _work_units(flt: Filter) -> float:
+    return float(flt.iterations * flt.size * flt.size)
+
+
+def _session(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "local"
+
+
+def controls_filter(content, mode, preset_id, rest) -> tuple[object, Filter, str]:
+    """The photo, the `Filter` and the quality name that the UI's controls describe."""
+    own = rest[: 2 * OWN_STYLE_SLOTS]
+    strength, quality_name, size, init, colour, seed, *advanced = rest[2 * OWN_STYLE_SLOTS :]
+    layer_weights, (tv_weight, optimizer, scales) = advanced[:5], advanced[5:]
+    photo = load_image(content)
+    styles = [(path, w) for path, w in zip(own[0::2], own[1::2]) if path]
+    flt = build_filter(
+        preset_id if mode == "preset" else None, styles,
+        strength=strength, size=size, seed=seed or 0, init=init,
+        preserve_color=colour, layer_weights=layer_weights, tv_weight=tv_weight,
+        optimizer=optimizer, scales=scales,
+    )
+    if quality_name == "draft":
+        return photo, flt.replace(iterations=max(1, flt.iterations // 2)), quality_name
+    return photo, for_quality(flt, quality_name or "normal"), quality_name
+
+
+def queue_sentence(session: str) -> str:
+    """'2 paintings ahead of yours, about 40 s': the work ahead and yours, at the measured speed."""
+    pressed = _waiting.get(session, time.monotonic())
+    ahead = [other for other in _running if other != session]
+    ahead += [other for other, when in _waiting.items() if other != session and when < pressed]
+    if not ahead:
+        return "painting the full version now"
+    recent = _seconds_per_unit[-5:]
+    rate = sum(recent) / len(recent) if recent else TYPICAL_SECONDS_PER_UNIT
+    seconds = rate * (sum(_work.get(other, 0.0) for other in ahead) + _work.get(session, 0.0))
+    paintings = "painting" if len(ahead) == 1 else "paintings"
+    return f"{len(ahead)} {paintings} ahead of yours, about {seconds:.0f} s"
+
+
+def instant(request: gr.Request, content, mode, preset_id, *rest):
+    """Paint's first answer, outside the queue: the feed-forward painting in well under a second."""
+    photo, flt, quality_name = controls_filter(content, mode, preset_id, rest)
+    session = _session(request)
+    try:
+        preview = stylizer.preview(photo, flt)
+    except StylizerError as exc:
+        raise gr.Error(str(exc)) from None
+    if quality_name == "instant":  # the whole answer: paint() below has nothing left to do
+        path = save_image(preview, {"filter": flt.describe(), "quality": "instant"}, content)
+        before = images.fit(photo, max(preview.size))
+        return preview, "Instant painting ready.", gr.DownloadButton(value=path, visible=True), (before, preview)
+    _waiting[session] = time.monotonic()
+    _work[session] = _work_units(flt)
+    return preview, f"Instant preview; {queue_sentence(session)}.", gr.DownloadButton(visible=False), None
 
 
 def paint(request: gr.Request, content, mode, preset_id, *rest):
@@ -222,22 +290,15 @@ def paint(request: gr.Request, content, mode, preset_id, *rest):
     `request` comes first: Gradio fills in only positional parameters, and with `request`
     after `*rest` it stayed None, so every run shared one cancel flag that `stop` never found.
     """
-    own = rest[: 2 * OWN_STYLE_SLOTS]
-    strength, iterations, size, init, colour, seed, *advanced = rest[2 * OWN_STYLE_SLOTS :]
-    layer_weights, (tv_weight, optimizer, scales) = advanced[:5], advanced[5:]
-    photo = load_image(content)
-    styles = [(path, w) for path, w in zip(own[0::2], own[1::2]) if path]
-    flt = build_filter(
-        preset_id if mode == "preset" else None, styles,
-        strength=strength, size=size, iterations=iterations, seed=seed or 0, init=init,
-        preserve_color=colour, layer_weights=layer_weights, tv_weight=tv_weight,
-        optimizer=optimizer, scales=scales,
-    )
+    session = _session(request)
+    _waiting.pop(session, None)
+    photo, flt, quality_name = controls_filter(content, mode, preset_id, rest)
+    if quality_name == "instant":
+        return  # instant() already answered
     cancel = threading.Event()
-    session = getattr(request, "session_hash", None) or "local"
     _running[session] = cancel
+    _work[session] = _work_units(flt)
     skip = gr.skip()
-    yield None, "Starting…", gr.DownloadButton(visible=False), None
     last_status = 0.0
     try:
         for item in stylize_stream(photo, flt, cancel):
@@ -245,8 +306,11 @@ def paint(request: gr.Request, content, mode, preset_id, *rest):
                 now = time.monotonic()
                 if item.preview is not None or now - last_status >= STATUS_EVERY_S:
                     last_status = now
-                    yield (item.preview if item.preview is not None else skip), status_line(item), skip, skip
+                    # Live previews come from the coarse scales: shown at the final size, never as a thumbnail.
+                    shown = images.fit(item.preview, flt.size) if item.preview is not None else skip
+                    yield shown, status_line(item), skip, skip
                 continue
+            _seconds_per_unit.append(item.stats.seconds / _work_units(flt))
             path = save_result(item, content)
             stats = item.stats
             done = (
@@ -262,10 +326,15 @@ def paint(request: gr.Request, content, mode, preset_id, *rest):
     finally:
         if _running.get(session) is cancel:
             del _running[session]
+            _work.pop(session, None)
 
 
 def stop(request: gr.Request = None):
-    cancel = _running.get(getattr(request, "session_hash", None) or "local")
+    session = _session(request)
+    if _waiting.pop(session, None) is not None:
+        _work.pop(session, None)
+        return "Cancelled. Change something and press **Paint** to try again."
+    cancel = _running.get(session)
     if cancel is None:
         return gr.skip()
     cancel.set()
@@ -369,9 +438,9 @@ with gr.Blocks(title="Stylizer — paint your photo") as demo:
             strength = gr.Slider(0, 10, value=6, step=0.5, label="Style strength",
                                  info="0 keeps the photo, 10 is pure painting texture")
             with gr.Row():
-                quality = gr.Radio(QUALITY, value=Filter.iterations, label="Quality",
-                                   info=" / ".join(str(n) for _, n in QUALITY) + " iterations",
-                                 elem_id="quality")
+                quality = gr.Radio(QUALITY, value="normal", label="Quality",
+                                   info="Instant: under a second · Quick: a few seconds more · "
+                                        "Normal: the full painting", elem_id="quality")
                 size = gr.Slider(64, MAX_SIZE, value=DEFAULT_SIZE, step=32, label="Output size (long side, px)",
                                  elem_id="size")
             with gr.Row():
@@ -433,12 +502,16 @@ with gr.Blocks(title="Stylizer — paint your photo") as demo:
         [preset_info, gallery, strength, colour, init, *layer_weights, tv_weight, optimizer, scales],
         api_visibility="private", queue=False,
     )
-    run_event = run_button.click(
-        paint,
-        [content, mode, preset, *own_inputs, strength, quality, size, init, colour, seed,
-         *layer_weights, tv_weight, optimizer, scales],
-        [output, status, download, compare],
-        api_visibility="undocumented", concurrency_id="stylize", show_progress="minimal",
+    paint_inputs = [content, mode, preset, *own_inputs, strength, quality, size, init, colour, seed,
+                    *layer_weights, tv_weight, optimizer, scales]
+    paint_outputs = [output, status, download, compare]
+    # The instant painting answers outside the queue, so it shows even while others paint.
+    preview_event = run_button.click(
+        instant, paint_inputs, paint_outputs, api_visibility="private", queue=False, show_progress="hidden",
+    )
+    run_event = preview_event.success(
+        paint, paint_inputs, paint_outputs,
+        api_visibility="undocumented", concurrency_id="stylize", show_progress="hidden",
     )
     stop_button.click(stop, None, status, cancels=[run_event], queue=False, api_visibility="private")
     api_button.click(api_stylize, api_inputs, api_output, api_name="stylize", concurrency_id="stylize")

@@ -190,7 +190,7 @@ def test_cancel_stops_a_long_run_promptly(page):
     _upload_photo(page)
     page.locator("#quality label", has_text="High").click()  # 3x the default iterations at 512 px: minutes
     page.locator("#paint").click()
-    page.locator("#painting img").wait_for(timeout=60_000)  # a first preview: well under way
+    page.locator("#status progress").wait_for(timeout=60_000)  # the optimization is under way
     assert _painting_threads(), "no painting thread while the progress bar shows"
     assert list(app._running) not in ([], ["local"]), "the run is not filed under the browser's session"
 
@@ -209,3 +209,46 @@ def test_cancel_stops_a_long_run_promptly(page):
     assert not app._running
     assert page.locator("#status progress").count() == 0
     assert page.locator("#paint").is_enabled()
+
+
+def test_an_instant_preview_shows_while_another_users_painting_runs(browser, app_url):
+    """Two people: one painting holds the stylizer; the other still gets a picture at once."""
+    import app
+
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 1000}) for _ in range(2)]
+    try:
+        first, second = (context.new_page() for context in contexts)
+        for page in (first, second):
+            page.set_default_timeout(15_000)
+            page.goto(app_url)
+            page.locator("#paint").wait_for()
+            _upload_photo(page)
+        first.locator("#quality label", has_text="High").click()
+        first.locator("#paint").click()
+        first.locator("#status progress").wait_for(timeout=60_000)  # the first user's painting runs
+        assert _painting_threads()
+
+        started = time.monotonic()
+        second.locator("#paint").click()
+        second.locator("#painting img").wait_for(timeout=10_000)
+        waited = time.monotonic() - started
+        second.locator("#status", has_text="ahead of yours").wait_for(timeout=5_000)
+        status = second.locator("#status").inner_text()
+        _shot(second, "browser-5-instant-preview-while-queued")
+        size = second.evaluate("(() => { const i = document.querySelector('#painting img');"
+                               " return [i.naturalWidth, i.naturalHeight]; })()")
+        assert _painting_threads(), "the first painting must still be running"
+        assert max(size) == 512, f"the preview must be the painting's size, not a thumbnail: {size}"
+        assert "1 painting ahead of yours, about" in status, status
+        assert waited < 5, f"the instant preview took {waited:.1f} s while another painting ran"
+
+        second.locator("#cancel").click()
+        second.locator("#status", has_text="Cancelled").wait_for(timeout=5_000)
+        assert second.locator(".toast-body.error").count() == 0, "cancelling while queued is not an error"
+        first.locator("#cancel").click()
+        first.locator("#status", has_text="Stopped").wait_for(timeout=5_000)
+    finally:
+        for context in contexts:
+            context.close()
+        for cancel in list(app._running.values()):
+            cancel.set()
