@@ -159,8 +159,16 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     """Filter fields the user set on the command line (unset flags keep the filter's own)."""
     if args.ratio is not None and args.strength is not None:
         raise StylizerError("give either --ratio or --strength, not both")
+    ratio = args.ratio
+    if args.strength is not None:
+        try:
+            ratio = ratio_from_strength(args.strength)
+        except StylizerError as exc:
+            raise StylizerError(f"--{exc}") from None  # the flag the user typed, not the field
+    elif ratio is not None and not (0 < ratio < float("inf")):
+        raise StylizerError(f"--ratio: expected a positive number, got {ratio!r}")
     fields = {
-        "ratio": args.ratio if args.strength is None else ratio_from_strength(args.strength),
+        "ratio": ratio,
         "layer_weights": tuple(args.layer_weights) if args.layer_weights else None,
         "tv_weight": args.tv_weight,
         "size": args.size,

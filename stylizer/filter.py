@@ -28,8 +28,15 @@ STRENGTH_MIN_RATIO_EXP, STRENGTH_PER_STEP = -2.0, 0.6666666666666666
 DEFAULT_STRENGTH = 6.0  # the paper's alpha/beta = 1e-6
 
 
+STRENGTH_RANGE = (0.0, 10.0)
+
+
 def ratio_from_strength(strength: float) -> float:
-    """alpha/beta for a 0..10 strength (6 -> 1e-6)."""
+    """alpha/beta for a 0..10 strength (6 -> 1e-6); outside 0..10 (or NaN) is refused."""
+    low, high = STRENGTH_RANGE
+    ok = isinstance(strength, (int, float)) and not isinstance(strength, bool) and low <= strength <= high
+    if not ok:
+        raise FilterError(f"strength: expected a number from {low:g} to {high:g}, got {strength!r}")
     return 10.0 ** (STRENGTH_MIN_RATIO_EXP - STRENGTH_PER_STEP * strength)
 
 

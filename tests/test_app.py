@@ -105,3 +105,9 @@ def test_output_size_is_capped(client):
 def test_no_preset_and_no_style_asks_for_one(client):
     with pytest.raises(Exception, match="Choose a preset"):
         _stylize(client, PHOTO, preset="")
+
+
+@pytest.mark.parametrize("strength", [99, -1])
+def test_strength_outside_0_to_10_is_refused(client, strength):
+    with pytest.raises(Exception, match=r"strength: expected a number from 0 to 10"):
+        _stylize(client, PHOTO, strength=strength)

@@ -90,3 +90,20 @@ def test_other_experiments_write_figures(tmp_path, name):
     assert main(["experiment", name, str(PHOTO), str(PAINTING), "-o", str(out), "-q", *TINY]) == 0
     assert out.stat().st_size > 1000
 
+
+
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        ("--strength=-3", "--strength: expected a number from 0 to 10, got -3.0"),
+        ("--strength=11", "--strength: expected a number from 0 to 10, got 11.0"),
+        ("--strength=nan", "--strength: expected a number from 0 to 10, got nan"),
+        ("--ratio=nan", "--ratio: expected a positive number, got nan"),
+        ("--ratio=-1e-6", "--ratio: expected a positive number, got -1e-06"),
+    ],
+)
+def test_out_of_range_strength_and_ratio_name_the_flag_given(tmp_path, capsys, flag, message):
+    out = tmp_path / "out.png"
+    assert main([str(PHOTO), "--style", str(PAINTING), flag, "-o", str(out), *TINY]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists(), "nothing may run on a refused value"
