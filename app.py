@@ -18,8 +18,10 @@ Environment:
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
+import shutil
 import tempfile
 import threading
 import time
@@ -53,6 +55,9 @@ MAX_UPLOAD_MB = int(os.environ.get("STYLIZER_MAX_UPLOAD_MB", 50))
 CONCURRENCY = int(os.environ.get("STYLIZER_CONCURRENCY", 1))
 QUEUE_SIZE = int(os.environ.get("STYLIZER_QUEUE_SIZE", 32))
 PREVIEW_EVERY = 10  # iterations between live previews
+# Results are downloadable this long; older ones are deleted (here and from Gradio's cache),
+# so a Space that runs for months does not fill its disk.
+RESULT_MAX_AGE_S = 3600
 STATUS_EVERY_S = 0.5  # at most this often a progress line without a new preview
 # The core's named qualities (stylizer/quality.py), plus Draft: half the filter's iterations.
 QUALITY = [("Instant", "instant"), ("Quick", "quick"), ("Draft", "draft"), ("Normal", "normal"), ("High", "high")]
@@ -200,10 +205,26 @@ def save_result(result: Result, photo_path: str | None) -> str:
     return save_image(result.image, result.metadata(), photo_path)
 
 
+RESULTS_DIR = Path(tempfile.mkdtemp(prefix="stylizer-results-"))
+atexit.register(shutil.rmtree, RESULTS_DIR, ignore_errors=True)
+
+
 def save_image(image, metadata: dict, photo_path: str | None) -> str:
+    """One folder per result (its name is the user's photo's), under one folder per process."""
+    forget_old_results()
     stem = Path(photo_path).stem if photo_path else "photo"
-    folder = Path(tempfile.mkdtemp(prefix="stylizer-"))
+    folder = Path(tempfile.mkdtemp(dir=RESULTS_DIR))
     return str(images.save(image, folder / f"{stem}-painted.png", metadata=metadata))
+
+
+def forget_old_results(max_age_s: float = RESULT_MAX_AGE_S) -> None:
+    oldest = time.time() - max_age_s
+    for folder in RESULTS_DIR.iterdir():
+        try:
+            if folder.stat().st_mtime < oldest:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass  # removed by a concurrent request
 
 
 def describe_preset(preset_id: str | None) -> str:
@@ -398,7 +419,7 @@ def api_stylize(
 
 # -- layout ------------------------------------------------------------------------------
 
-with gr.Blocks(title="Stylizer — paint your photo") as demo:
+with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_AGE_S, RESULT_MAX_AGE_S)) as demo:
     gr.Markdown(
         "# Stylizer — paint your photo like a masterpiece\n"
         "Pick a photo and a painting, press **Paint**, and watch the painting appear "

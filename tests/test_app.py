@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 import pytest
 
@@ -111,3 +112,17 @@ def test_no_preset_and_no_style_asks_for_one(client):
 def test_strength_outside_0_to_10_is_refused(client, strength):
     with pytest.raises(Exception, match=r"strength: expected a number from 0 to 10"):
         _stylize(client, PHOTO, strength=strength)
+
+
+def test_old_results_are_deleted_so_a_long_running_space_keeps_its_disk(client):
+    import app
+
+    _stylize(client, PHOTO, size=40, iterations=2)
+    old = list(app.RESULTS_DIR.iterdir())
+    assert old, "results are saved under RESULTS_DIR"
+    two_hours_ago = time.time() - 2 * app.RESULT_MAX_AGE_S
+    for folder in old:
+        os.utime(folder, (two_hours_ago, two_hours_ago))
+    _stylize(client, PHOTO, size=40, iterations=2)
+    assert not any(folder.exists() for folder in old), "results older than RESULT_MAX_AGE_S must be deleted"
+    assert len(list(app.RESULTS_DIR.iterdir())) == 1, "the new result stays"
