@@ -16,6 +16,7 @@ from pathlib import Path
 
 from stylizer.devices import DEVICES, PRECISIONS
 from stylizer.errors import StylizerError
+from stylizer.quality import QUALITIES
 
 from .config import (
     DEFAULT_QUALITY,
@@ -67,7 +68,9 @@ def _config_source(args: argparse.Namespace):
     if args.config is not None:
         path = args.config.resolve()
         return lambda: read_config(path)
-    defaults = Rule(presets=(), format=args.format, quality=args.quality, size=args.size)
+    defaults = Rule(
+        presets=(), format=args.format, jpeg_quality=args.jpeg_quality, size=args.size, quality=args.quality
+    )
     settings = dict(
         originals=args.originals,
         device=args.device,
@@ -91,7 +94,9 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--originals", choices=ORIGINALS, default="keep",
                         help="keep originals in place, or move them to processed/ once painted")
     parser.add_argument("--format", choices=FORMATS, default="same", help="output format (default: same as the photo)")
-    parser.add_argument("--quality", type=int, default=DEFAULT_QUALITY, help="JPEG/WebP quality")
+    parser.add_argument("--quality", choices=QUALITIES, default="normal",
+                        help="how much painting: instant (under a second), quick, normal (default), high")
+    parser.add_argument("--jpeg-quality", type=int, default=DEFAULT_QUALITY, help="JPEG/WebP quality")
     parser.add_argument("--size", type=int, help="long side of the outputs (default: each preset's)")
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")

@@ -20,6 +20,7 @@ from stylizer.devices import DEVICES, PRECISIONS
 from stylizer.errors import FilterError, StylizerError
 from stylizer.images import SAVE_FORMATS
 from stylizer.presets import PresetRegistry
+from stylizer.quality import QUALITIES
 
 ORIGINALS = ("keep", "move")
 FORMATS = ("same", "jpg", "png", "webp")
@@ -32,9 +33,9 @@ DEFAULT_SETTLE_SECONDS = 2.0
 
 TOP_FIELDS = (
     "watch", "output", "presets", "originals", "preset_folders", "rules",
-    "format", "quality", "size", "device", "precision", "settle_seconds",
+    "format", "quality", "jpeg_quality", "size", "device", "precision", "settle_seconds",
 )
-RULE_FIELDS = ("folder", "glob", "presets", "format", "quality", "size")
+RULE_FIELDS = ("folder", "glob", "presets", "format", "quality", "jpeg_quality", "size")
 
 
 class ConfigError(StylizerError):
@@ -53,8 +54,9 @@ class Rule:
     folder: str | None = None
     glob: str | None = None
     format: str = "same"
-    quality: int = DEFAULT_QUALITY
+    jpeg_quality: int = DEFAULT_QUALITY
     size: int | None = None
+    quality: str = "normal"  # how much painting: instant, quick, normal or high (stylizer.quality)
 
     def relative_output(self, relative: PurePosixPath) -> PurePosixPath | None:
         """Where a file at `relative` (to its watch folder) lands below a preset's output
@@ -159,7 +161,7 @@ def resolve(config: DaemonConfig, registry: PresetRegistry) -> DaemonConfig:
     if config.preset_folders:
         base = config.defaults
         folder_rules = tuple(
-            Rule(presets=(preset_id,), folder=preset_id, format=base.format, quality=base.quality, size=base.size)
+            dataclasses.replace(base, presets=(preset_id,), folder=preset_id, glob=None)
             for preset_id in registry.presets
             if preset_id not in RESERVED_DIRS
         )
@@ -232,26 +234,39 @@ def _rule(number: int, entry: object) -> Rule:
 
 
 def _rule_settings(where: str, data: dict, presets: tuple[str, ...]) -> Rule:
-    """format/quality/size as given at the top level or in one rule."""
+    """format/quality/jpeg_quality/size as given at the top level or in one rule.
+
+    `quality` names how much painting (instant, quick, normal, high). A number there is
+    the JPEG/WebP quality, as it was before painting qualities existed.
+    """
     fmt = fields.choice("format", data.get("format", "same"), FORMATS)
-    quality = fields.integer("quality", data.get("quality", DEFAULT_QUALITY))
-    if not 1 <= quality <= 100:
-        raise FilterError(f"quality: expected 1 to 100, got {quality}")
+    quality, jpeg_quality = data.get("quality", "normal"), data.get("jpeg_quality", DEFAULT_QUALITY)
+    if isinstance(quality, (int, float)) and not isinstance(quality, bool):
+        quality, jpeg_quality = "normal", quality
+    elif quality not in QUALITIES:
+        raise FilterError(f"quality: expected one of {', '.join(QUALITIES)} (or a JPEG quality 1 to 100), got {quality!r}")
+    jpeg_quality = fields.integer("jpeg_quality", jpeg_quality)
+    if not 1 <= jpeg_quality <= 100:
+        raise FilterError(f"jpeg_quality: expected 1 to 100, got {jpeg_quality}")
     size = data.get("size")
     if size is not None:
         size = fields.integer("size", size)
         if not 32 <= size <= 8192:
             raise FilterError(f"size: expected 32 to 8192 pixels (long side), got {size}")
-    return Rule(presets=presets, format=fmt, quality=quality, size=size)
+    return Rule(presets=presets, format=fmt, jpeg_quality=jpeg_quality, size=size, quality=quality)
 
 
 def _with_defaults(rule: Rule, defaults: Rule, given: dict) -> Rule:
-    """A rule's own format/quality/size win; what it leaves out comes from the top level."""
+    """A rule's own output settings win; what it leaves out comes from the top level."""
+    number_given = isinstance(given.get("quality"), (int, float))
+    own = {
+        "format": "format" in given,
+        "jpeg_quality": "jpeg_quality" in given or number_given,
+        "quality": "quality" in given and not number_given,
+        "size": "size" in given,
+    }
     return dataclasses.replace(
-        rule,
-        format=rule.format if "format" in given else defaults.format,
-        quality=rule.quality if "quality" in given else defaults.quality,
-        size=rule.size if "size" in given else defaults.size,
+        rule, **{name: getattr(rule if mine else defaults, name) for name, mine in own.items()}
     )
 
 

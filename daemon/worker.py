@@ -182,14 +182,14 @@ class Worker:
             self.status.update(throttle=True, running={**running, "progress": f"{progress.fraction:.0%}"})
 
         try:
-            result = self.stylizer.stylize(photo, filter, on_progress=report, cancel=stopping)
+            result = self.stylizer.paint(photo, filter, rule.quality, on_progress=report, cancel=stopping)
         except Cancelled:
             raise
         except Exception as exc:  # out of memory, diverged, a missing painting: not the photo's fault
             raise RetryLater(f"painting with '{preset_id}' failed: {exc}") from exc
         wanted = folder / (out_relative.stem + rule.output_suffix(out_relative.suffix))
         metadata = {**result.metadata(), "source": relative.as_posix()}
-        data = images.encode(result.image, images.output_format(wanted), metadata, quality=rule.quality)
+        data = images.encode(result.image, images.output_format(wanted), metadata, quality=rule.jpeg_quality)
         temporary = temporary_path(folder, wanted.suffix)
         write_bytes_durably(temporary, data)
         try:

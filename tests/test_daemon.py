@@ -304,3 +304,26 @@ def test_the_daemon_and_another_front_end_share_one_stylizer(tmp_path, stylizer,
         settle(service)
     assert all(max(r.image.size) == 64 for r in results)
     assert outputs(out) == ["tiny/0.jpg", "tiny/1.jpg", "tiny/2.jpg"]
+
+
+def test_rules_choose_how_much_painting(tmp_path, stylizer):
+    from daemon.config import read_config
+    from daemon_support import SETTLE, make_presets, running
+
+    make_presets(tmp_path / "presets")
+    config = tmp_path / "daemon.yaml"
+    config.write_text(
+        f"watch: in\noutput: out\npresets: [presets]\npreset_folders: false\nsettle_seconds: {SETTLE}\nformat: png\n"
+        "rules:\n  - folder: fast\n    presets: tiny\n    quality: instant\n"
+        "  - folder: quick\n    presets: tiny\n    quality: quick\n"
+    )
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    with running(lambda: read_config(config), stylizer) as service:
+        shutil.copy(PHOTO, inbox / "fast" / "a.jpg")
+        shutil.copy(PHOTO, inbox / "quick" / "b.jpg")
+        settle(service)
+    assert outputs(out) == ["tiny/a.png", "tiny/b.png"]
+    instant, quick = (images.read_metadata(out / "tiny" / name) for name in ("a.png", "b.png"))
+    assert instant["stats"]["iterations"] == 0 and instant["stats"]["precision"] == "int8"
+    assert quick["stats"]["iterations"] == 15 and quick["filter"]["init"] == "instant"
+    assert max(images.load(out / "tiny" / "a.png").size) == 48

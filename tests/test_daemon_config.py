@@ -44,7 +44,7 @@ def test_a_full_config_reads_with_paths_relative_to_the_file(tmp_path):
     assert config.watch == (tmp_path / "inbox", tmp_path / "phone-uploads")
     assert config.output == tmp_path / "paintings" and config.originals == "move"
     portraits, webp = config.rules[:2]
-    assert (portraits.presets, portraits.format, portraits.size, portraits.quality) == (("tiny", "tiny-wave"), "png", 768, 90)
+    assert (portraits.presets, portraits.format, portraits.size, portraits.jpeg_quality) == (("tiny", "tiny-wave"), "png", 768, 90)
     assert (webp.presets, webp.format, webp.size) == (("tiny",), "jpg", None)
     # preset folders come after the explicit rules, with the top-level settings
     folder_rules = {rule.folder: rule for rule in config.rules[2:]}
@@ -68,7 +68,8 @@ def test_rules_match_in_order_and_keep_the_path_below_the_rule_folder():
         ("watch: in\noutput: out\noriginals: delete\n", "originals: expected one of keep, move, got 'delete'"),
         ("output: out\n", "watch: missing"),
         ("watch: in\noutput: in/out\n", "overlaps the watch folder"),
-        ("watch: in\noutput: out\nquality: high\n", "quality: expected a whole number, got 'high'"),
+        ("watch: in\noutput: out\nquality: best\n", "quality: expected one of instant, quick, normal, high (or a JPEG quality 1 to 100), got 'best'"),
+        ("watch: in\noutput: out\njpeg_quality: 101\n", "jpeg_quality: expected 1 to 100, got 101"),
         ("watch: in\noutput: out\nrules:\n  - folder: a\n    glob: '*'\n    presets: tiny\n", "rules[1]: give exactly one of"),
         ("watch: in\noutput: out\nrules:\n  - folder: ../up\n    presets: tiny\n", "must be a sub-folder"),
         ("watch: in\noutput: out\nrules:\n  - folder: failed\n    presets: tiny\n", "is where the daemon puts originals"),
@@ -94,3 +95,16 @@ def test_zero_config_refuses_an_output_inside_the_inbox(tmp_path):
     with pytest.raises(ConfigError, match="overlaps"):
         zero_config(tmp_path / "in", tmp_path / "in" / "out")
     assert zero_config(Path("in"), Path("out")).watch == (Path("in").resolve(),)
+
+
+def test_quality_names_the_painting_and_a_number_stays_the_jpeg_quality(tmp_path):
+    text = (
+        "watch: in\noutput: out\npresets: [my-presets]\nquality: quick\njpeg_quality: 80\n"
+        "rules:\n  - folder: fast\n    presets: tiny\n    quality: instant\n"
+        "  - folder: old\n    presets: tiny\n    quality: 70\n"
+        "  - folder: plain\n    presets: tiny\n"
+    )
+    fast, old, plain = _resolved(_write(tmp_path, text)).rules[:3]
+    assert (fast.quality, fast.jpeg_quality) == ("instant", 80)
+    assert (old.quality, old.jpeg_quality) == ("quick", 70), "a number is the JPEG quality, as before"
+    assert (plain.quality, plain.jpeg_quality) == ("quick", 80), "the top level's settings apply"

@@ -177,11 +177,11 @@ class FlakyStylizer:
         self._stylizer, self._failures, self._error = stylizer, failures, error
         self.calls = 0
 
-    def stylize(self, *args, **kwargs):
+    def paint(self, *args, **kwargs):
         self.calls += 1
         if self.calls <= self._failures:
             raise self._error
-        return self._stylizer.stylize(*args, **kwargs)
+        return self._stylizer.paint(*args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._stylizer, name)
