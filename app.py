@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "examples"
 
 MAX_SIZE = int(os.environ.get("STYLIZER_MAX_SIZE", 1024))
+WORKING_SIDE = 2 * MAX_SIZE  # uploads are scaled down to this long side as they are decoded
 DEFAULT_SIZE = min(512, MAX_SIZE)
 MAX_UPLOAD_PIXELS = int(float(os.environ.get("STYLIZER_MAX_UPLOAD_PIXELS", 40_000_000)))
 MAX_UPLOAD_MB = int(os.environ.get("STYLIZER_MAX_UPLOAD_MB", 50))
@@ -82,7 +83,39 @@ PRESET_IDS = list(registry.presets)
 if DEFAULT_PRESET not in registry.presets:
     DEFAULT_PRESET = PRESET_IDS[0] if PRESET_IDS else ""
 DEFAULT_FILTER = registry.presets[DEFAULT_PRESET].filter if DEFAULT_PRESET else Filter(styles=(ROOT / "examples" / "tubingen.jpg",))
-gr.set_static_paths([str(EXAMPLES), *{str(p.thumbnail.parent) for p in registry.presets.values()}])
+THUMBNAILS_DIR = Path(tempfile.mkdtemp(prefix="stylizer-thumbnails-"))
+THUMBNAIL_SIDE = 240
+gr.set_static_paths([str(EXAMPLES), str(THUMBNAILS_DIR)])
+
+
+def gallery_thumbnail(preset) -> Path:
+    """A small JPEG of the preset's painting: the full-size files made the page weigh 6 MB."""
+    path = THUMBNAILS_DIR / f"{preset.id}.jpg"
+    if not path.exists():
+        try:
+            small = images.fit(images.load(preset.thumbnail), THUMBNAIL_SIDE)
+            small.save(path, "JPEG", quality=82)
+        except StylizerError:
+            return preset.thumbnail  # a broken painting shows its error when used
+    return path
+
+
+def example_photo(name: str) -> str:
+    """An example photo at 1024 px (JPEG): plenty for painting, a fifth of the original bytes."""
+    path = THUMBNAILS_DIR / f"example-{Path(name).stem}.jpg"
+    if not path.exists():
+        images.fit(images.load(EXAMPLES / name), 1024).save(path, "JPEG", quality=88)
+    return str(path)
+
+
+# On a phone: three paintings a row with their whole names, the gallery as tall as it needs.
+CSS = """
+@media (max-width: 640px) {
+  #preset-gallery .grid-container { --grid-cols: 3 !important; }
+  #preset-gallery, #preset-gallery .grid-wrap { height: auto !important; max-height: none !important; }
+}
+#preset-gallery .caption-label { white-space: normal; overflow: visible; text-overflow: clip; line-height: 1.2; }
+"""
 
 
 def _warm() -> None:
@@ -146,13 +179,47 @@ def _friendly(exc: Exception, path: str | None = None, what: str = "image") -> s
 
 
 def load_image(path: str | None, what: str = "photo"):
-    """Decode an upload through the core's loader; bad files become a message for people."""
+    """Decode an upload through the core's loader; bad files become a message for people.
+
+    Photos larger than the app can paint are scaled down while decoding (a 48 or 108 MP
+    phone photo just works); only what is decoded counts against STYLIZER_MAX_UPLOAD_PIXELS.
+    """
     if not path:
         raise gr.Error(f"Add a {what} first: upload one, paste it, or take one with the webcam.")
     try:
-        return images.load(path, max_pixels=MAX_UPLOAD_PIXELS)
+        return images.load(path, max_pixels=MAX_UPLOAD_PIXELS, reduce_to=WORKING_SIDE)
     except StylizerError as exc:
         raise gr.Error(f"Cannot use this {what}: {_friendly(exc, path, what)}", title="Bad image") from None
+
+
+def check_photo(path: str | None):
+    """Right after an upload: say at once, in our own words, whether the file can be painted;
+    a file that cannot is not kept as the photo."""
+    if not path:
+        return gr.skip(), "Ready."
+    try:
+        photo = load_image(path)
+    except gr.Error as exc:
+        return None, f"**{exc.message}**"
+    return gr.skip(), f"Photo ready ({photo.width}×{photo.height} px). Pick a painting and press **Paint**."
+
+
+def raw_path_upload(component: gr.Image) -> gr.Image:
+    """Hand our handlers the uploaded file's path without Gradio opening it first.
+
+    Gradio's own check opens every upload with Pillow and, for a file that is not an
+    image (or a photo over Pillow's limit), shows its internal "Could not preprocess input
+    component" text; our loader gives the reason in words instead.
+    """
+    original = component.preprocess
+
+    def preprocess(payload):
+        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
+            return str(payload.path)
+        return original(payload)
+
+    component.preprocess = preprocess
+    return component
 
 
 def build_filter(
@@ -314,8 +381,9 @@ def paint(request: gr.Request, content, mode, preset_id, *rest):
     session = _session(request)
     _waiting.pop(session, None)
     photo, flt, quality_name = controls_filter(content, mode, preset_id, rest)
-    if quality_name == "instant":
-        return  # instant() already answered
+    if quality_name == "instant":  # instant() already answered; an empty stream would clear it
+        yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return
     cancel = threading.Event()
     _running[session] = cancel
     _work[session] = _work_units(flt)
@@ -419,23 +487,42 @@ def api_stylize(
 
 # -- layout ------------------------------------------------------------------------------
 
-with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_AGE_S, RESULT_MAX_AGE_S)) as demo:
+with gr.Blocks(
+    title="Stylizer — paint your photo", css=CSS, delete_cache=(RESULT_MAX_AGE_S, RESULT_MAX_AGE_S)
+) as demo:
     gr.Markdown(
         "# Stylizer — paint your photo like a masterpiece\n"
         "Pick a photo and a painting, press **Paint**, and watch the painting appear "
         "([Gatys et al.](https://arxiv.org/abs/1508.06576) neural style transfer)."
     )
     mode = gr.State("preset")
+    # Photo, Paint and the painting come first, so on a phone Paint sits right under the
+    # photo and the result right under Paint; the style and the settings follow.
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
-            content = gr.Image(
+            content = raw_path_upload(gr.Image(
                 label="Your photo", type="filepath", image_mode=None,
                 sources=["upload", "webcam", "clipboard"], height=320, elem_id="photo",
-            )
+            ))
+            with gr.Row():
+                run_button = gr.Button("Paint", variant="primary", scale=3, elem_id="paint")
+                stop_button = gr.Button("Cancel", variant="stop", scale=1, elem_id="cancel")
+            status = gr.Markdown("Ready.", elem_id="status")
+        with gr.Column(scale=1):
+            with gr.Tabs():  # the comparison as a tab: no tall empty panel before there is a result
+                with gr.Tab("Painting"):
+                    output = gr.Image(label="Painting", type="pil", format="png", interactive=False, height=420,
+                                      elem_id="painting")
+                with gr.Tab("Before / after"):
+                    compare = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=420,
+                                             elem_id="compare")
+            download = gr.DownloadButton("Download full-quality PNG", visible=False, elem_id="download")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
             with gr.Tabs():
                 with gr.Tab("Presets") as preset_tab:
                     gallery = gr.Gallery(
-                        value=[(str(p.thumbnail), f"{p.name} — {p.credit}") for p in registry.presets.values()],
+                        value=[(str(gallery_thumbnail(p)), p.name) for p in registry.presets.values()],
                         label="Choose a painting", columns=5, height=250, object_fit="cover",
                         allow_preview=False, selected_index=PRESET_IDS.index(DEFAULT_PRESET) if DEFAULT_PRESET else None,
                         interactive=False, elem_id="preset-gallery",
@@ -451,11 +538,12 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
                     with gr.Row():
                         for i in range(OWN_STYLE_SLOTS):
                             with gr.Column(min_width=120):
-                                own_inputs.append(gr.Image(
+                                own_inputs.append(raw_path_upload(gr.Image(
                                     label=f"Painting {i + 1}", type="filepath", image_mode=None,
                                     sources=["upload", "clipboard"], height=160,
-                                ))
+                                )))
                                 own_inputs.append(gr.Slider(0.1, 5, value=1, step=0.1, label="Weight"))
+        with gr.Column(scale=1):
             strength = gr.Slider(0, 10, value=6, step=0.5, label="Style strength",
                                  info="0 keeps the photo, 10 is pure painting texture")
             with gr.Row():
@@ -478,21 +566,12 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
                     tv_weight = gr.Number(value=DEFAULT_FILTER.tv_weight, minimum=0, label="Smoothing (TV weight)")
                     optimizer = gr.Radio(["lbfgs", "adam"], value=DEFAULT_FILTER.optimizer, label="Optimizer")
                     scales = gr.Slider(1, 5, value=DEFAULT_FILTER.scales, step=1, label="Scales (coarse to fine)")
-        with gr.Column(scale=1):
-            with gr.Row():
-                run_button = gr.Button("Paint", variant="primary", scale=3, elem_id="paint")
-                stop_button = gr.Button("Cancel", variant="stop", scale=1, elem_id="cancel")
-            status = gr.Markdown("Ready.", elem_id="status")
-            output = gr.Image(label="Painting", type="pil", format="png", interactive=False, height=420,
-                              elem_id="painting")
-            download = gr.DownloadButton("Download full-quality PNG", visible=False)
-            compare = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=420)
 
     gr.Examples(
         examples=[
-            [str(EXAMPLES / "tubingen.jpg"), "starry-night"],
-            [str(EXAMPLES / "coffee.png"), "the-scream"],
-            [str(EXAMPLES / "astronaut.png"), "great-wave"],
+            [example_photo("tubingen.jpg"), "starry-night"],
+            [example_photo("coffee.png"), "the-scream"],
+            [example_photo("astronaut.png"), "great-wave"],
         ],
         inputs=[content, preset],
         cache_examples=False,
@@ -515,6 +594,7 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
         api_output = gr.Image(label="painting", type="filepath", format="png")
         api_button = gr.Button("api")
 
+    content.upload(check_photo, content, [content, status], api_visibility="private", queue=False, show_progress="hidden")
     preset_tab.select(lambda: "preset", None, mode, api_visibility="private", queue=False)
     own_tab.select(lambda: "own", None, mode, api_visibility="private", queue=False)
     gallery.select(pick_preset, None, preset, api_visibility="private", queue=False)
@@ -526,9 +606,11 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
     paint_inputs = [content, mode, preset, *own_inputs, strength, quality, size, init, colour, seed,
                     *layer_weights, tv_weight, optimizer, scales]
     paint_outputs = [output, status, download, compare]
-    # The instant painting answers outside the queue, so it shows even while others paint.
+    # The instant painting has its own unlimited lane in the queue, so it shows at once even
+    # while others paint (and its errors arrive as the usual message, like the painting's).
     preview_event = run_button.click(
-        instant, paint_inputs, paint_outputs, api_visibility="private", queue=False, show_progress="hidden",
+        instant, paint_inputs, paint_outputs, api_visibility="private", show_progress="hidden",
+        concurrency_id="instant", concurrency_limit=None,
     )
     run_event = preview_event.success(
         paint, paint_inputs, paint_outputs,

@@ -29,18 +29,34 @@ SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 METADATA_KEY = "stylizer"
 
 
-def load(source: ImageSource, max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
-    """Open any supported image as upright 8-bit RGB, refusing oversized ones before decoding."""
+def load(source: ImageSource, max_pixels: int = MAX_INPUT_PIXELS, reduce_to: int | None = None) -> Image.Image:
+    """Open any supported image as upright 8-bit RGB, refusing oversized ones before decoding.
+
+    With `reduce_to`, the result's long side is at most that, and a JPEG is decoded at 1/2,
+    1/4 or 1/8 scale on the way: a 108 MP phone photo then costs what a 7 MP one does, and
+    `max_pixels` applies to what is actually decoded.
+    """
     name = _describe(source)
     if isinstance(source, Image.Image):
         _check_pixels(source, name, max_pixels)
-        return to_rgb(source)
+        rgb = to_rgb(source)
+    else:
+        rgb = _decode(source, name, max_pixels, reduce_to)
+    if reduce_to is not None and max(rgb.size) > reduce_to:
+        rgb = fit(rgb, reduce_to)
+    return rgb
+
+
+def _decode(source: str | Path | bytes, name: str, max_pixels: int, reduce_to: int | None) -> Image.Image:
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns from 89 MP; a reduced JPEG decode is far smaller (its hard limit stays).
+            warnings.simplefilter("ignore" if reduce_to else "error", Image.DecompressionBombWarning)
             stream = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
             with stream:
                 image = Image.open(stream)
+                if reduce_to is not None:
+                    image.draft("RGB", (reduce_to, reduce_to))
                 _check_pixels(image, name, max_pixels)
                 image.load()
                 return to_rgb(image)

@@ -252,3 +252,35 @@ def test_an_instant_preview_shows_while_another_users_painting_runs(browser, app
             context.close()
         for cancel in list(app._running.values()):
             cancel.set()
+
+
+def test_a_file_that_is_not_an_image_gets_our_own_message(page, tmp_path):
+    notes = tmp_path / "holiday.jpg"
+    notes.write_text("this is a shopping list, not a photo")
+    page.locator("#photo input[type=file]").set_input_files(str(notes))
+    page.locator("#status", has_text="Cannot use this photo").wait_for(timeout=10_000)
+    assert "not an image" in page.locator("#status").inner_text()
+    page.wait_for_function("!document.querySelector('#photo img')")  # the bad file is not kept as the photo
+    page.locator("#paint").click()  # Paint anyway: asks for a photo, in our words
+    page.locator(".toast-body", has_text="Add a photo first").wait_for(timeout=10_000)
+    _shot(page, "browser-6-not-an-image")
+    assert "Could not preprocess" not in page.content(), "Gradio's internal text must not reach the user"
+
+
+def test_a_huge_phone_photo_is_scaled_down_and_painted_instantly(page, tmp_path):
+    from PIL import Image
+
+    huge = tmp_path / "phone.jpg"  # 108 MP, as from a phone camera; flat colours keep the file small
+    photo = Image.open(PHOTO).resize((12000, 9000), Image.Resampling.NEAREST)
+    photo.save(huge, quality=30)
+    page.locator("#photo input[type=file]").set_input_files(str(huge))
+    page.locator("#status", has_text="Photo ready").wait_for(timeout=30_000)
+    assert "2048×1536" in page.locator("#status").inner_text()
+    page.locator("#quality label", has_text="Instant").click()
+    page.locator("#paint").click()
+    page.locator("#status", has_text="Instant painting ready").wait_for(timeout=30_000)
+    page.locator("#download").wait_for()
+    size = page.evaluate("(() => { const i = document.querySelector('#painting img');"
+                         " return [i.naturalWidth, i.naturalHeight]; })()")
+    assert size == [512, 384]
+    _shot(page, "browser-7-huge-photo-instant")
