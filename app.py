@@ -19,12 +19,15 @@ Environment:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import queue
 import shutil
+import signal
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -44,6 +47,7 @@ from stylizer import (
 from stylizer import images
 from stylizer.quality import for_quality
 from stylizer.transfer import plan_scales
+from stylizer.vgg import STYLE_LAYERS
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "examples"
@@ -70,10 +74,28 @@ COLOR_CHOICES = [
     ("Keep photo colours", "luminance"),
     ("Repaint in photo's palette", "histogram"),
 ]
-INIT_CHOICES = [("The photo", "content"), ("Noise (as in the paper)", "noise")]
+INIT_CHOICES = [
+    ("The photo", "content"), ("Noise (as in the paper)", "noise"),
+    ("The painting", "style"), ("The instant painting", "instant"),
+]
 LAYER_LABELS = ("conv1_1 (fine)", "conv2_1", "conv3_1", "conv4_1", "conv5_1 (coarse)")
 OWN_STYLE_SLOTS = 3
 DEFAULT_PRESET = "starry-night"
+
+# -- ZeroGPU -----------------------------------------------------------------------------
+# On a ZeroGPU Space (the `spaces` package, SPACES_ZERO_GPU set) a GPU exists only inside
+# functions decorated with `spaces.GPU`, which run in a forked worker process. Its rules,
+# from the package's source: import it before anything touches CUDA; at import, CUDA may be
+# used only from the main thread (it is faked there, and the weights are copied to each
+# worker); arguments and yielded values cross the fork pickled, so no Event or lock can go
+# in; and the only way to stop a running worker is to close the generator it feeds.
+
+try:
+    import spaces  # type: ignore
+
+    ZERO_GPU = bool(spaces.config.Config.zero_gpu)
+except ImportError:
+    spaces, ZERO_GPU = None, False
 
 # -- the shared core ---------------------------------------------------------------------
 
@@ -118,34 +140,58 @@ CSS = """
 """
 
 
+_warm_stop = threading.Event()
+
+
 def _warm() -> None:
     """Compute every preset's style targets at the default schedule's sizes, once."""
     for preset in registry.presets.values():
         flt = preset.filter
         for scale in plan_scales(DEFAULT_SIZE, DEFAULT_SIZE, DEFAULT_SIZE, flt.scales, flt.iterations):
+            if _warm_stop.is_set():
+                return
             try:
                 stylizer.style_targets(flt, max(scale.width, scale.height))
             except StylizerError:
                 pass  # a broken preset shows its error when used
 
 
-if os.environ.get("STYLIZER_WARM", "1") != "0":
-    threading.Thread(target=_warm, name="warm-presets", daemon=True).start()
+def _stop_warming(thread: threading.Thread) -> None:
+    """At exit (Ctrl-C included): let the warm-up finish its current step instead of being
+    torn down inside torch, which aborted the process ("terminate called...", exit 134)."""
+    _warm_stop.set()
+    thread.join(timeout=30)
 
-try:  # ZeroGPU on Hugging Face Spaces: the GPU is attached only while this function runs.
-    import spaces  # type: ignore
 
-    _gpu = spaces.GPU(duration=120)
-except ImportError:
-    def _gpu(fn):
-        return fn
+if ZERO_GPU:
+    # Build the network here, in the main thread: its weights are faked onto CUDA and copied
+    # into every GPU worker. A warm-up thread would touch CUDA outside the main thread.
+    stylizer.network(DEFAULT_FILTER)
+elif os.environ.get("STYLIZER_WARM", "1") != "0":
+    _warm_thread = threading.Thread(target=_warm, name="warm-presets", daemon=True)
+    _warm_thread.start()
+    atexit.register(_stop_warming, _warm_thread)
+
+
+def gpu_seconds(photo, flt: Filter, run_id: str) -> int:
+    """ZeroGPU's time request for one painting: generous for its size (shorter waits in line)."""
+    return int(min(300, 20 + 0.1 * flt.iterations * (flt.size / 512) ** 2))
+
+
+_gpu = spaces.GPU(duration=gpu_seconds) if ZERO_GPU else (lambda fn: fn)
+_cancel_flags: dict[str, threading.Event] = {}  # run id -> the flag its painting checks
 
 
 @_gpu
-def stylize_stream(photo, flt: Filter, cancel: threading.Event | None = None) -> Iterator[Progress | Result]:
-    """Run one stylization in a worker thread; yield its `Progress` reports, then the `Result`."""
+def stylize_stream(photo, flt: Filter, run_id: str) -> Iterator[Progress | Result]:
+    """Run one stylization in a worker thread; yield its `Progress` reports, then the `Result`.
+
+    Only picklable values go in and out (see ZeroGPU above). `run_id` names the cancel flag
+    in the process that paints: `cancel_run` reaches it when that is this process; on
+    ZeroGPU, closing this generator (Gradio's cancel does) stops the painting instead.
+    """
     events: queue.Queue = queue.Queue()
-    cancel = cancel or threading.Event()
+    cancel = _cancel_flags.setdefault(run_id, threading.Event())
 
     def work() -> None:
         try:
@@ -166,6 +212,13 @@ def stylize_stream(photo, flt: Filter, cancel: threading.Event | None = None) ->
                 return
     finally:
         cancel.set()  # the caller went away (or we are done): never leave the worker painting
+        _cancel_flags.pop(run_id, None)
+
+
+def cancel_run(run_id: str) -> None:
+    flag = _cancel_flags.get(run_id)
+    if flag is not None:
+        flag.set()
 
 
 # -- shared helpers ----------------------------------------------------------------------
@@ -250,9 +303,14 @@ def build_filter(
             base = Filter(styles=tuple(StyleImage(load_image(path, "painting"), weight=float(w)) for path, w in styles))
         else:
             raise gr.Error("Choose a preset, or upload at least one painting under “Your own style”.")
+        # The preset's own value stays exact unless the control really moved: strength 6 and
+        # alpha/beta 1e-6 differ in the last bit, and a preset must stay one Filter.
+        moved = strength is not None and abs(float(strength) - base.strength) > 1e-6
+        if layer_weights is not None and base.style_layers != STYLE_LAYERS:
+            layer_weights = None  # the page's five weights are for conv1_1..conv5_1 only
         changes = {
-            "ratio": None if strength is None else ratio_from_strength(float(strength)),
-            "size": None if size is None else int(size),
+            "ratio": ratio_from_strength(float(strength)) if moved else None,
+            "size": int(size) if size is not None else (MAX_SIZE if base.size > MAX_SIZE else None),
             "iterations": None if iterations is None else int(iterations),
             "seed": None if seed is None else int(seed),
             "init": init,
@@ -309,7 +367,7 @@ def status_line(p: Progress) -> str:
 
 # -- UI callbacks ------------------------------------------------------------------------
 
-_running: dict[str, threading.Event] = {}  # session -> cancel flag of its current run
+_running: dict[str, str] = {}  # session -> run id of its current painting
 _waiting: dict[str, float] = {}  # session -> when it pressed Paint, until its painting starts
 _work: dict[str, float] = {}  # session -> its painting's size in iterations x pixels, queued or running
 _seconds_per_unit: list[float] = []  # measured on recent paintings, for the queue estimate
@@ -384,38 +442,46 @@ def paint(request: gr.Request, content, mode, preset_id, *rest):
     if quality_name == "instant":  # instant() already answered; an empty stream would clear it
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return
-    cancel = threading.Event()
-    _running[session] = cancel
+    run_id = uuid.uuid4().hex
+    _running[session] = run_id
     _work[session] = _work_units(flt)
     skip = gr.skip()
-    last_status = 0.0
     try:
-        for item in stylize_stream(photo, flt, cancel):
-            if isinstance(item, Progress):
-                now = time.monotonic()
-                if item.preview is not None or now - last_status >= STATUS_EVERY_S:
-                    last_status = now
-                    # Live previews come from the coarse scales: shown at the final size, never as a thumbnail.
-                    shown = images.fit(item.preview, flt.size) if item.preview is not None else skip
-                    yield shown, status_line(item), skip, skip
-                continue
-            _seconds_per_unit.append(item.stats.seconds / _work_units(flt))
-            path = save_result(item, content)
-            stats = item.stats
-            done = (
-                f"Done in **{stats.seconds:.1f} s** · {stats.iterations} iterations · "
-                f"{item.image.width}×{item.image.height} px · {stylizer.description}"
-            )
-            before = images.fit(photo, max(item.image.size))
-            yield item.image, done, gr.DownloadButton(value=path, visible=True), (before, item.image)
+        # closing(): the painting stops as soon as this handler ends (done, cancelled or gone).
+        with contextlib.closing(stylize_stream(photo, flt, run_id)) as stream:
+            yield from _updates(stream, photo, flt, content)
     except Cancelled:
         yield skip, "Stopped. Change something and press **Paint** to try again.", skip, skip
     except StylizerError as exc:
         raise gr.Error(str(exc)) from None
     finally:
-        if _running.get(session) is cancel:
+        if _running.get(session) == run_id:
             del _running[session]
             _work.pop(session, None)
+
+
+def _updates(stream, photo, flt: Filter, content):
+    """The page's updates for one painting's stream: previews, progress, then the result."""
+    skip = gr.skip()
+    last_status = 0.0
+    for item in stream:
+        if isinstance(item, Progress):
+            now = time.monotonic()
+            if item.preview is not None or now - last_status >= STATUS_EVERY_S:
+                last_status = now
+                # Live previews come from the coarse scales: shown at the final size, never as a thumbnail.
+                shown = images.fit(item.preview, flt.size) if item.preview is not None else skip
+                yield shown, status_line(item), skip, skip
+            continue
+        _seconds_per_unit.append(item.stats.seconds / _work_units(flt))
+        path = save_result(item, content)
+        stats = item.stats
+        done = (
+            f"Done in **{stats.seconds:.1f} s** · {stats.iterations} iterations · "
+            f"{item.image.width}×{item.image.height} px · {stylizer.description}"
+        )
+        before = images.fit(photo, max(item.image.size))
+        yield item.image, done, gr.DownloadButton(value=path, visible=True), (before, item.image)
 
 
 def stop(request: gr.Request = None):
@@ -423,27 +489,45 @@ def stop(request: gr.Request = None):
     if _waiting.pop(session, None) is not None:
         _work.pop(session, None)
         return "Cancelled. Change something and press **Paint** to try again."
-    cancel = _running.get(session)
-    if cancel is None:
+    run_id = _running.get(session)
+    if run_id is None:
         return gr.skip()
-    cancel.set()
+    cancel_run(run_id)  # in this process at once; on ZeroGPU, Gradio's cancel closes the stream
     return "Stopped. Change something and press **Paint** to try again."
 
 
-def preset_controls(preset_id: str | None):
-    """A preset's own settings fill the controls; the user can then change any of them."""
+def preset_controls(preset_id: str | None, strength_touched: bool = False, strength_now: float | None = None):
+    """A preset's own settings fill the controls, so Paint sends exactly the preset's Filter.
+
+    A strength the user chose stays (and the note says so); the layer weights apply only to
+    presets that use the page's five layers, and say so otherwise.
+    """
     preset = registry.presets.get(preset_id or "")
     if preset is None:
-        return (gr.skip(),) * (5 + len(LAYER_LABELS) + 3)
+        return (gr.skip(),) * (7 + len(LAYER_LABELS) + 3)
     f = preset.filter
     index = PRESET_IDS.index(preset.id)
-    weights = list(f.layer_weights) if len(f.layer_weights) == len(LAYER_LABELS) else [gr.skip()] * len(LAYER_LABELS)
+    own_layers = f.style_layers == STYLE_LAYERS
+    if own_layers:
+        weights = [gr.Number(value=w, interactive=True) for w in f.layer_weights]
+    else:
+        weights = [gr.Number(interactive=False)] * len(LAYER_LABELS)
+    note = describe_preset(preset.id)
+    if not own_layers:
+        note += f"  \n*Uses its own style layers ({', '.join(f.style_layers)}); the layer weights below do not apply.*"
+    strength = max(0.0, min(10.0, f.strength))
+    if strength_touched and strength_now is not None:
+        if abs(float(strength_now) - strength) > 1e-6:
+            note += f"  \n*Your strength {float(strength_now):g} is kept; this preset's own is {strength:.3g}.*"
+        strength = gr.skip()
     return (
-        describe_preset(preset.id),
+        note,
         gr.Gallery(selected_index=index),
-        round(max(0.0, min(10.0, f.strength)) * 2) / 2,
+        strength,
+        min(f.size, MAX_SIZE),
+        f.seed,
         f.preserve_color,
-        f.init if f.init in dict(INIT_CHOICES).values() else "content",
+        f.init,
         *weights,
         f.tv_weight,
         f.optimizer,
@@ -462,14 +546,16 @@ def api_stylize(
     content: str,
     preset: str = DEFAULT_PRESET,
     style: str | None = None,
-    strength: float = 6.0,
-    size: int = DEFAULT_SIZE,
-    iterations: int = Filter.iterations,
-    seed: int = 0,
+    strength: float | None = None,
+    size: int | None = None,
+    iterations: int | None = None,
+    seed: int | None = None,
 ) -> str:
     """Paint `content` with a preset (by id) or, when `preset` is empty, with the painting `style`.
 
-    Returns the painted image as a PNG file whose metadata holds the parameters used.
+    Left out (None), strength, size, iterations and seed are the preset's own (or the
+    paper's defaults for a painting). Returns the painted image as a PNG file whose
+    metadata holds the parameters used.
     """
     photo = load_image(content)
     flt = build_filter(
@@ -478,8 +564,9 @@ def api_stylize(
     )
     try:
         result = None
-        for item in stylize_stream(photo, flt):
-            result = item
+        with contextlib.closing(stylize_stream(photo, flt, uuid.uuid4().hex)) as stream:
+            for item in stream:
+                result = item
     except StylizerError as exc:
         raise gr.Error(str(exc)) from None
     return save_result(result, content)
@@ -487,9 +574,8 @@ def api_stylize(
 
 # -- layout ------------------------------------------------------------------------------
 
-with gr.Blocks(
-    title="Stylizer — paint your photo", css=CSS, delete_cache=(RESULT_MAX_AGE_S, RESULT_MAX_AGE_S)
-) as demo:
+# Gradio 6 takes the page's CSS in launch(): every launch passes css=CSS.
+with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_AGE_S, RESULT_MAX_AGE_S)) as demo:
     gr.Markdown(
         "# Stylizer — paint your photo like a masterpiece\n"
         "Pick a photo and a painting, press **Paint**, and watch the painting appear "
@@ -511,7 +597,9 @@ with gr.Blocks(
         with gr.Column(scale=1):
             with gr.Tabs():  # the comparison as a tab: no tall empty panel before there is a result
                 with gr.Tab("Painting"):
-                    output = gr.Image(label="Painting", type="pil", format="png", interactive=False, height=420,
+                    # Shown as JPEG: a tenth of a PNG's bytes and 40x faster to encode, for every live
+                    # update on a phone's connection; the download is the full-quality PNG.
+                    output = gr.Image(label="Painting", type="pil", format="jpeg", interactive=False, height=420,
                                       elem_id="painting")
                 with gr.Tab("Before / after"):
                     compare = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=420,
@@ -544,18 +632,22 @@ with gr.Blocks(
                                 )))
                                 own_inputs.append(gr.Slider(0.1, 5, value=1, step=0.1, label="Weight"))
         with gr.Column(scale=1):
-            strength = gr.Slider(0, 10, value=6, step=0.5, label="Style strength",
-                                 info="0 keeps the photo, 10 is pure painting texture")
+            strength = gr.Slider(0, 10, value=max(0.0, min(10.0, DEFAULT_FILTER.strength)), step=0.1,
+                                 label="Style strength", info="0 keeps the photo, 10 is pure painting texture",
+                                 elem_id="strength")
+            strength_touched = gr.State(False)  # set once the user moves it: presets then keep it
             with gr.Row():
                 quality = gr.Radio(QUALITY, value="normal", label="Quality",
                                    info="Instant: under a second · Quick: a few seconds more · "
                                         "Normal: the full painting", elem_id="quality")
-                size = gr.Slider(64, MAX_SIZE, value=DEFAULT_SIZE, step=32, label="Output size (long side, px)",
+                size = gr.Slider(64, MAX_SIZE, value=min(DEFAULT_FILTER.size, MAX_SIZE), step=32,
+                                 label="Output size (long side, px)",
                                  elem_id="size")
             with gr.Row():
-                init = gr.Radio(INIT_CHOICES, value="content", label="Start from")
+                init = gr.Radio(INIT_CHOICES, value=DEFAULT_FILTER.init, label="Start from")
                 colour = gr.Radio(COLOR_CHOICES, value=DEFAULT_FILTER.preserve_color, label="Colours")
-            seed = gr.Number(value=0, precision=0, minimum=0, label="Seed", info="same seed and settings, same picture")
+            seed = gr.Number(value=DEFAULT_FILTER.seed, precision=0, minimum=0, label="Seed",
+                             info="same seed and settings, same picture")
             with gr.Accordion("Advanced", open=False):
                 with gr.Row():
                     layer_weights = [
@@ -567,16 +659,17 @@ with gr.Blocks(
                     optimizer = gr.Radio(["lbfgs", "adam"], value=DEFAULT_FILTER.optimizer, label="Optimizer")
                     scales = gr.Slider(1, 5, value=DEFAULT_FILTER.scales, step=1, label="Scales (coarse to fine)")
 
-    gr.Examples(
-        examples=[
-            [example_photo("tubingen.jpg"), "starry-night"],
-            [example_photo("coffee.png"), "the-scream"],
-            [example_photo("astronaut.png"), "great-wave"],
-        ],
-        inputs=[content, preset],
-        cache_examples=False,
-        label="Try an example",
-    )
+    if EXAMPLES.is_dir():  # the repository's photos; an installed package has none
+        gr.Examples(
+            examples=[
+                [example_photo("tubingen.jpg"), "starry-night"],
+                [example_photo("coffee.png"), "the-scream"],
+                [example_photo("astronaut.png"), "great-wave"],
+            ],
+            inputs=[content, preset],
+            cache_examples=False,
+            label="Try an example",
+        )
     if registry.errors:
         gr.Markdown("Presets that could not be loaded:\n" + "\n".join(f"- `{e}`" for e in registry.errors))
 
@@ -586,10 +679,10 @@ with gr.Blocks(
             gr.File(label="content", type="filepath"),
             gr.Textbox(label="preset", value=DEFAULT_PRESET),
             gr.File(label="style", type="filepath"),
-            gr.Number(label="strength", value=6.0),
-            gr.Number(label="size", value=DEFAULT_SIZE, precision=0),
-            gr.Number(label="iterations", value=Filter.iterations, precision=0),
-            gr.Number(label="seed", value=0, precision=0),
+            gr.Number(label="strength", value=None),
+            gr.Number(label="size", value=None, precision=0),
+            gr.Number(label="iterations", value=None, precision=0),
+            gr.Number(label="seed", value=None, precision=0),
         ]
         api_output = gr.Image(label="painting", type="filepath", format="png")
         api_button = gr.Button("api")
@@ -598,9 +691,10 @@ with gr.Blocks(
     preset_tab.select(lambda: "preset", None, mode, api_visibility="private", queue=False)
     own_tab.select(lambda: "own", None, mode, api_visibility="private", queue=False)
     gallery.select(pick_preset, None, preset, api_visibility="private", queue=False)
+    strength.input(lambda: True, None, strength_touched, api_visibility="private", queue=False)
     preset.change(
-        preset_controls, preset,
-        [preset_info, gallery, strength, colour, init, *layer_weights, tv_weight, optimizer, scales],
+        preset_controls, [preset, strength_touched, strength],
+        [preset_info, gallery, strength, size, seed, colour, init, *layer_weights, tv_weight, optimizer, scales],
         api_visibility="private", queue=False,
     )
     paint_inputs = [content, mode, preset, *own_inputs, strength, quality, size, init, colour, seed,
@@ -609,7 +703,7 @@ with gr.Blocks(
     # The instant painting has its own unlimited lane in the queue, so it shows at once even
     # while others paint (and its errors arrive as the usual message, like the painting's).
     preview_event = run_button.click(
-        instant, paint_inputs, paint_outputs, api_visibility="private", show_progress="hidden",
+        instant, paint_inputs, paint_outputs, api_visibility="undocumented", show_progress="hidden",
         concurrency_id="instant", concurrency_limit=None,
     )
     run_event = preview_event.success(
@@ -620,7 +714,13 @@ with gr.Blocks(
     api_button.click(api_stylize, api_inputs, api_output, api_name="stylize", concurrency_id="stylize")
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the server the way Ctrl-C does: cleanly, exit 0
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _interrupt)
+    watch_service = None
     if os.environ.get("STYLIZER_DAEMON_CONFIG"):
         import logging
 
@@ -629,7 +729,14 @@ if __name__ == "__main__":
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s")
         daemon_config = Path(os.environ["STYLIZER_DAEMON_CONFIG"]).resolve()
-        WatchService(lambda: read_config(daemon_config), stylizer=stylizer).start()
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE).launch(
-        show_error=True, max_file_size=f"{MAX_UPLOAD_MB}mb",
-    )
+        watch_service = WatchService(lambda: read_config(daemon_config), stylizer=stylizer)
+        watch_service.start()
+    try:
+        demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE).launch(
+            show_error=True, max_file_size=f"{MAX_UPLOAD_MB}mb", css=CSS,
+        )
+    except KeyboardInterrupt:
+        demo.close()  # interrupted while launch() was still starting up: stop just as cleanly
+    finally:
+        if watch_service is not None:
+            watch_service.stop()

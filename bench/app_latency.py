@@ -18,11 +18,12 @@ advanced settings: read from the app's components), so with no flags this measur
 first-time user gets by uploading a photo and pressing Paint. --size and --iterations make
 it short. With STYLIZER_WARM left on (as in production) the presets' style targets are
 precomputed at start, and the measurement waits for that first; --no-warm skips it, so the
-first run also pays for them. --iterations takes the page's Quality choices (50, 100,
-300), as the Paint event accepts nothing else. Prints numbers only; nothing is checked.
+first run also pays for them. --quality takes the page's Quality choices (instant, quick,
+draft, normal, high). Prints numbers only; nothing is checked. The instant painting that
+the page shows first is measured by bench/concurrency.py.
 
   python bench/app_latency.py                              # defaults: ~35 s on 2 CPU cores
-  python bench/app_latency.py --size 128 --iterations 50 --no-warm --runs 2
+  python bench/app_latency.py --size 128 --quality draft --no-warm --runs 2
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--photo", type=Path, default=ROOT / "examples" / "tubingen.jpg")
     parser.add_argument("--preset", help="preset id (default: the page's default)")
     parser.add_argument("--size", type=int, help="output long side in px (default: the page's)")
-    parser.add_argument("--iterations", type=int, help="one of the page's Quality choices (default: the page's)")
+    parser.add_argument("--quality", help="one of the page's Quality choices (default: the page's)")
     parser.add_argument("--runs", type=int, default=1, help="paint this many times, one after another")
     parser.add_argument("--no-warm", action="store_true", help="do not precompute the presets' style targets")
     return parser.parse_args()
@@ -66,8 +67,8 @@ def main() -> None:
 
     import app
 
-    if args.iterations and args.iterations not in dict(app.QUALITY).values():
-        raise SystemExit(f"--iterations must be one of the page's Quality choices: {dict(app.QUALITY)}")
+    if args.quality and args.quality not in dict(app.QUALITY).values():
+        raise SystemExit(f"--quality must be one of the page's Quality choices: {list(dict(app.QUALITY).values())}")
     print(f"app imported in {time.perf_counter() - started:.1f} s ({app.stylizer.description})")
     warm = [t for t in threading.enumerate() if t.name == "warm-presets"]
     if warm:
@@ -82,14 +83,14 @@ def main() -> None:
         values[app.preset] = args.preset
     if args.size:
         values[app.size] = args.size
-    if args.iterations:
-        values[app.quality] = args.iterations
+    if args.quality:
+        values[app.quality] = args.quality
     inputs = [values[block] for block in paint.inputs if not isinstance(block, gr.State)]  # the server keeps those
     print(f"settings: preset {values[app.preset]}, size {values[app.size]} px, "
-          f"{values[app.quality]} iterations, photo {args.photo.name}")
+          f"quality {values[app.quality]}, photo {args.photo.name}")
 
     port = _free_port()
-    app.demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    app.demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=app.CSS)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         for run in range(1, args.runs + 1):

@@ -54,12 +54,15 @@ def match_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     Uses the symmetric matrix square roots (the paper's "Image Analogies" variant), which
     keeps hues from rotating the way a Cholesky-based transform can.
     """
-    s = style[0].reshape(3, -1).double()
-    c = content[0].reshape(3, -1).double()
+    s = style[0].reshape(3, -1).float()
+    c = content[0].reshape(3, -1).float()
     mu_s, mu_c = s.mean(1, keepdim=True), c.mean(1, keepdim=True)
-    cov_s = torch.cov(s) + 1e-5 * torch.eye(3, dtype=s.dtype)
-    cov_c = torch.cov(c) + 1e-5 * torch.eye(3, dtype=c.dtype)
-    transform = _sqrtm(cov_c) @ torch.linalg.inv(_sqrtm(cov_s))
+    # Only the 3x3 statistics go to the CPU in float64 (MPS has no float64, and a CPU
+    # constant added to a CUDA tensor fails); the pixels stay on their device.
+    eye = 1e-5 * torch.eye(3, dtype=torch.float64)
+    cov_s = torch.cov(s).cpu().double() + eye
+    cov_c = torch.cov(c).cpu().double() + eye
+    transform = (_sqrtm(cov_c) @ torch.linalg.inv(_sqrtm(cov_s))).to(device=s.device, dtype=s.dtype)
     out = transform @ (s - mu_s) + mu_c
     return out.reshape(style.shape).to(style.dtype).clamp(0, 255)
 

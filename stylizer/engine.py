@@ -7,7 +7,6 @@ same device: on a small CPU two concurrent runs are each several times slower th
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -31,9 +30,11 @@ from .transfer import (
     optimize_scale,
     plan_scales,
 )
+from .errors import Cancelled
 from .vgg import VGGFeatures
 
 TARGET_CACHE_SIZE = 64
+PREVIEW_PAUSE_S = 2.0  # the longest a painting waits at one iteration for previews to finish
 
 
 @dataclass
@@ -86,9 +87,12 @@ class Stylizer:
         self._networks: dict[tuple, VGGFeatures] = {}
         self._targets: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
         self._style_images: OrderedDict[tuple, tuple[str, images.Image.Image]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one optimization (or target computation) at a time
+        self._cache_lock = threading.RLock()  # the dict caches, touched from any thread
         self._instant: InstantPainter | None = None
         self._instant_lock = threading.Lock()
+        self._previews = 0  # instant previews being painted right now
+        self._previews_done = threading.Condition()
 
     @property
     def description(self) -> str:
@@ -108,7 +112,24 @@ class Stylizer:
         photo = images.load(content)
         styles = [(spec, self._load_style(spec)) for spec in filter.styles]
         with self._lock:
-            return self._run(photo, styles, filter, on_progress, cancel, preview_every)
+            if cancel is not None and cancel():
+                raise Cancelled()  # cancelled while waiting for the lock: no work at all
+            return self._run(photo, styles, filter, on_progress, self._between_iterations(cancel), preview_every)
+
+    def _between_iterations(self, cancel: CancelCheck | None) -> CancelCheck:
+        """The per-iteration check: cancelled? And let instant previews have the CPU first.
+
+        Differs from a plain loop for the web page's sake: a preview is someone waiting
+        for a first picture, so the painting pauses at its next iteration boundary while
+        previews run (at most PREVIEW_PAUSE_S at a time), instead of halving their speed.
+        """
+
+        def check() -> bool:
+            with self._previews_done:
+                self._previews_done.wait_for(lambda: self._previews == 0, timeout=PREVIEW_PAUSE_S)
+            return cancel is not None and cancel()
+
+        return check
 
     def paint(
         self,
@@ -154,6 +175,16 @@ class Stylizer:
         preservation, style blending and strengths below the default apply as in
         `stylize`; iterations, layers and the optimizer do not.
         """
+        with self._previews_done:
+            self._previews += 1
+        try:
+            return self._preview(content, filter)
+        finally:
+            with self._previews_done:
+                self._previews -= 1
+                self._previews_done.notify_all()
+
+    def _preview(self, content: images.ImageSource, filter: Filter) -> images.Image.Image:
         painter = self.instant()
         photo = images.fit(images.load(content), filter.size)
         photo_t = images.to_tensor(photo)
@@ -198,9 +229,10 @@ class Stylizer:
     def network(self, filter: Filter) -> VGGFeatures:
         layers = tuple(dict.fromkeys((*filter.style_layers, filter.content_layer)))
         key = (layers, filter.pooling)
-        if key not in self._networks:
-            self._networks[key] = VGGFeatures(layers, filter.pooling, self.device, self.dtype)
-        return self._networks[key]
+        with self._cache_lock:
+            if key not in self._networks:
+                self._networks[key] = VGGFeatures(layers, filter.pooling, self.device, self.dtype)
+            return self._networks[key]
 
     # -- internals ---------------------------------------------------------------------
 
@@ -291,7 +323,8 @@ class Stylizer:
         for spec, (digest, image) in styles:
             side = max(16, round(long_side * spec.scale))
             key = (digest, side, network.layers, network.pooling, filter.style_layers)
-            grams = self._targets.get(key) if filter.preserve_color == "none" else None
+            with self._cache_lock:
+                grams = self._targets.get(key) if filter.preserve_color == "none" else None
             if grams is None:
                 style_t = images.to_tensor(images.fit(image, side), self.device)
                 if filter.preserve_color == "histogram" and photo_t is not None:
@@ -318,25 +351,22 @@ class Stylizer:
             except OSError:
                 raise images.ImageError(f"style image {path}: no such file") from None
             key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-            cached = self._style_images.get(key)
+            with self._cache_lock:
+                cached = self._style_images.get(key)
             if cached is None:
                 image = images.load(path)
-                cached = (_digest(image), image)
+                cached = (images.digest(image), image)
                 self._remember(self._style_images, key, cached)
             return cached
         image = images.load(source)
-        return _digest(image), image
+        return images.digest(image), image
 
-    @staticmethod
-    def _remember(cache: OrderedDict, key, value) -> None:
-        cache[key] = value
-        cache.move_to_end(key)
-        while len(cache) > TARGET_CACHE_SIZE:
-            cache.popitem(last=False)
-
-
-def _digest(image: images.Image.Image) -> str:
-    return hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest() + f"-{image.size}"
+    def _remember(self, cache: OrderedDict, key, value) -> None:
+        with self._cache_lock:
+            cache[key] = value
+            cache.move_to_end(key)
+            while len(cache) > TARGET_CACHE_SIZE:
+                cache.popitem(last=False)
 
 
 __all__ = ["Result", "Stats", "Stylizer"]

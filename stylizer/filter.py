@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
+from . import images
 from .errors import FilterError
 from .vgg import CONTENT_LAYER, LAYERS, STYLE_LAYERS
 
@@ -47,11 +49,16 @@ def strength_from_ratio(ratio: float) -> float:
 
 @dataclass(frozen=True)
 class StyleImage:
-    """One style source and how it takes part: blend weight and scale relative to the output."""
+    """One style source and how it takes part: blend weight and scale relative to the output.
+
+    Two style images are equal (and hash alike) when they name the same file or hold the
+    same pixels: `identity` says which, so a `Filter` is a sound cache key.
+    """
 
     source: StyleSource = field(compare=False)
     weight: float = 1.0
     scale: float = 1.0
+    identity: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, (str, Path, Image.Image)):
@@ -60,6 +67,7 @@ class StyleImage:
         _positive("style scale", self.scale, allow_zero=False)
         if self.scale > 4:
             raise FilterError(f"style scale: {self.scale} is above the maximum of 4")
+        object.__setattr__(self, "identity", _identity(self.source))
 
     @property
     def label(self) -> str:
@@ -140,6 +148,12 @@ class Filter:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "styles"}
         out["styles"] = [{"image": s.label, "weight": s.weight, "scale": s.scale} for s in self.styles]
         return out
+
+
+def _identity(source: StyleSource) -> str:
+    if isinstance(source, Image.Image):
+        return f"pixels:{images.digest(source)}"
+    return f"file:{os.path.abspath(source)}"
 
 
 def _as_tuple(value: object) -> tuple:

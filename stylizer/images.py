@@ -7,6 +7,7 @@ ever sees 8-bit-range RGB, and a hostile file fails with a message instead of a 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -72,6 +73,11 @@ def _decode(source: str | Path | bytes, name: str, max_pixels: int, reduce_to: i
         raise ImageError(f"{name}: image is too large to process safely ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{name}: cannot decode image ({exc})") from None
+
+
+def digest(image: Image.Image) -> str:
+    """A short fingerprint of an image's pixels: equal pixels, equal digest."""
+    return hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest() + f"-{image.mode}-{image.size}"
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -21,6 +21,7 @@ def _free_port() -> int:
 
 
 USER_PRESET = "persistence-of-memory"
+OWN_LAYERS = "own-layers"  # a preset with settings of its own, some of which the page cannot show
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,10 @@ def client(tmp_path_factory):
     folder = tmp_path_factory.mktemp("my-presets")
     Image.new("RGB", (64, 48), (190, 150, 70)).save(folder / "my_painting.jpg")
     (folder / f"{USER_PRESET}.yaml").write_text("name: The Persistence of Memory\nstyle: my_painting.jpg\n")
+    (folder / f"{OWN_LAYERS}.yaml").write_text(
+        "name: Own layers\nstyle: my_painting.jpg\nstrength: 3.3\ninit: style\nsize: 96\nseed: 7\n"
+        "iterations: 6\nscales: 1\nstyle_layers: [conv1_1, conv2_1, conv3_1]\nlayer_weights: [1, 1, 1]\n"
+    )
     env = {"STYLIZER_WARM": "0", "STYLIZER_PRESETS": str(folder)}  # no warm-up competing with tests
     previous = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
@@ -126,3 +131,43 @@ def test_old_results_are_deleted_so_a_long_running_space_keeps_its_disk(client):
     _stylize(client, PHOTO, size=40, iterations=2)
     assert not any(folder.exists() for folder in old), "results older than RESULT_MAX_AGE_S must be deleted"
     assert len(list(app.RESULTS_DIR.iterdir())) == 1, "the new result stays"
+
+
+def test_the_api_uses_a_presets_own_settings_unless_given(client):
+    from stylizer import images
+    from stylizer.filter import ratio_from_strength
+
+    path = _stylize(client, PHOTO, preset=OWN_LAYERS, strength=None, size=None, iterations=None, seed=None)
+    used = images.read_metadata(path)["filter"]
+    assert used["ratio"] == pytest.approx(ratio_from_strength(3.3))
+    assert (used["size"], used["seed"], used["iterations"], used["init"]) == (96, 7, 6, "style")
+    assert used["style_layers"] == ["conv1_1", "conv2_1", "conv3_1"]
+
+
+def _page_sends(app, preset_id, touched=False, strength_now=None):
+    """What Paint sends after the page picked `preset_id` (the controls as preset_controls set them)."""
+    out = app.preset_controls(preset_id, touched, strength_now)
+    strength, size, seed, colour, init = out[2:7]
+    if not isinstance(strength, (int, float)):
+        strength = strength_now  # skipped: the slider keeps the user's value
+    weights = [getattr(w, "value", None) or 1.0 for w in out[7:12]]  # inactive fields keep some value
+    tv_weight, optimizer, scales = out[12:]
+    rest = [None, 1.0] * 3 + [strength, "normal", size, init, colour, seed, *weights, tv_weight, optimizer, scales]
+    return app.controls_filter(str(PHOTO), "preset", preset_id, rest)[1], out[0]
+
+
+@pytest.mark.parametrize("preset_id", [OWN_LAYERS, "starry-night", "the-scream"])
+def test_a_preset_is_one_filter_in_the_page(client, preset_id):
+    import app
+
+    sent, _ = _page_sends(app, preset_id)
+    assert sent == app.registry.get(preset_id).filter
+
+
+def test_picking_a_preset_keeps_the_strength_the_user_chose_and_says_so(client):
+    import app
+
+    sent, note = _page_sends(app, OWN_LAYERS, touched=True, strength_now=8.0)
+    assert sent.strength == pytest.approx(8.0)
+    assert "Your strength 8 is kept" in note and "3.3" in note
+    assert "the layer weights below do not apply" in note

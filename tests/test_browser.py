@@ -104,13 +104,13 @@ def app_url():
 
     port = _free_port()
     app.demo.queue().launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=app.CSS, show_error=True
     )
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
-        for cancel in list(app._running.values()):
-            cancel.set()  # a failed test must not leave a painting running
+        for run_id in list(app._running.values()):
+            app.cancel_run(run_id)  # a failed test must not leave a painting running
         app.demo.close()
         if imported_here:
             # Let a later test module import the app with its own environment.
@@ -250,8 +250,8 @@ def test_an_instant_preview_shows_while_another_users_painting_runs(browser, app
     finally:
         for context in contexts:
             context.close()
-        for cancel in list(app._running.values()):
-            cancel.set()
+        for run_id in list(app._running.values()):
+            app.cancel_run(run_id)
 
 
 def test_a_file_that_is_not_an_image_gets_our_own_message(page, tmp_path):

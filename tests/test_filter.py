@@ -66,3 +66,17 @@ def test_default_schedule_is_the_measured_one():
     f = Filter(styles=(PAINTING,))
     plan = plan_scales(1024, 768, f.size, f.scales, f.iterations)
     assert [(s.width, s.iterations) for s in plan] == [(128, 57), (256, 28), (512, 15)]
+
+
+def test_filters_with_different_paintings_differ_and_equal_ones_match():
+    from PIL import Image
+
+    from conftest import SECOND_PAINTING
+
+    starry, wave = Filter(styles=(PAINTING,)), Filter(styles=(SECOND_PAINTING,))
+    assert starry != wave and hash(starry) != hash(wave)
+    assert starry == Filter(styles=(str(PAINTING),)) and hash(starry) == hash(Filter(styles=(str(PAINTING),)))
+    red, blue = Image.new("RGB", (8, 8), "red"), Image.new("RGB", (8, 8), "blue")
+    assert Filter(styles=(red,)) != Filter(styles=(blue,))
+    assert Filter(styles=(red,)) == Filter(styles=(red.copy(),)), "same pixels, same filter"
+    assert len({starry, wave, Filter(styles=(PAINTING,))}) == 2, "usable as a cache key"

@@ -1,0 +1,43 @@
+"""The shared Stylizer under concurrent use: a request cancelled while it waits does no work."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from conftest import PAINTING, PHOTO, SECOND_PAINTING
+from stylizer import Filter
+from stylizer.errors import Cancelled
+
+
+def test_a_request_cancelled_while_waiting_computes_nothing(stylizer):
+    started, stop_first = threading.Event(), threading.Event()
+    first_job = Filter(styles=(PAINTING,), size=64, scales=1, iterations=10_000)
+
+    def first():
+        with pytest.raises(Cancelled):
+            stylizer.stylize(PHOTO, first_job, on_progress=lambda p: started.set(), cancel=stop_first)
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    assert started.wait(60)
+    waiting_side = 72  # a size no other test uses, so its targets can only come from this request
+    second_job = Filter(styles=(SECOND_PAINTING,), size=waiting_side, scales=1, iterations=5)
+    second_cancel = threading.Event()
+    outcome = {}
+
+    def second():
+        try:
+            stylizer.stylize(PHOTO, second_job, cancel=second_cancel)
+        except Cancelled:
+            outcome["cancelled"] = True
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    second_cancel.set()  # the user gives up while the first painting still holds the stylizer
+    stop_first.set()
+    worker.join(30)
+    waiter.join(30)
+    assert outcome == {"cancelled": True}
+    assert not [key for key in stylizer._targets if key[1] == waiting_side], "its style targets were computed anyway"
