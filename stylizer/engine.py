@@ -7,6 +7,7 @@ same device: on a small CPU two concurrent runs are each several times slower th
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -34,6 +35,7 @@ from .errors import Cancelled
 from .vgg import VGGFeatures
 
 TARGET_CACHE_SIZE = 64
+MIN_STYLE_SIDE = 16  # px on the painting's short side, the least that survives four poolings
 PREVIEW_PAUSE_S = 2.0  # the longest a painting waits at one iteration for previews to finish
 
 
@@ -321,7 +323,10 @@ class Stylizer:
         total_weight = sum(spec.weight for spec, _ in styles)
         blended: dict[str, torch.Tensor] = {}
         for spec, (digest, image) in styles:
-            side = max(16, round(long_side * spec.scale))
+            # Short side at least 16 px, or conv5_1 (four poolings deep) has no pixels left: a
+            # small output with a small --style-scale, or a wide painting, crashed there.
+            shortest_long_side = math.ceil(MIN_STYLE_SIDE * max(image.size) / min(image.size))
+            side = max(shortest_long_side, round(long_side * spec.scale))
             key = (digest, side, network.layers, network.pooling, filter.style_layers)
             with self._cache_lock:
                 grams = self._targets.get(key) if filter.preserve_color == "none" else None

@@ -29,17 +29,34 @@ def test_module_entry_point_writes_image_and_json(tmp_path):
 
 
 def test_flags_reach_the_filter(tmp_path, capsys):
-    out = tmp_path / "out.jpg"
+    out = tmp_path / "out.png"
     code = main([
         str(PHOTO), "--style", str(PAINTING), "--style", str(SECOND_PAINTING), "--style-weights", "2", "1",
-        "-o", str(out), "--json", "--ratio", "1e-4", "--layer-weights", "1", "1", "1", "1", "1",
-        "--tv-weight", "0.5", "--init", "noise", "--optimizer", "adam", "--preserve-color", "histogram",
+        "--style-scale", "0.5", "-o", str(out), "--json", "--ratio", "1e-4",
+        "--layer-weights", "1", "2", "3", "4", "5", "--tv-weight", "0.5", "--init", "noise", "--optimizer", "adam",
+        "--learning-rate", "3", "--preserve-color", "histogram", "--pooling", "max",
         "--seed", "3", "--device", "cpu", "--precision", "fp32", "-q", *TINY,
     ])
     assert code == 0
-    assert json.loads(capsys.readouterr().out)["device"] == "cpu"
-    with Image.open(out) as image:
-        assert image.format == "JPEG"
+    report = json.loads(capsys.readouterr().out)
+    assert (report["device"], report["precision"], report["iterations"]) == ("cpu", "fp32", 6)
+    used = images.read_metadata(out)["filter"]  # what the painting was really made with
+    assert used["ratio"] == 1e-4 and used["layer_weights"] == [1, 2, 3, 4, 5] and used["tv_weight"] == 0.5
+    assert (used["init"], used["optimizer"], used["learning_rate"]) == ("noise", "adam", 3)
+    assert (used["preserve_color"], used["pooling"], used["seed"]) == ("histogram", "max", 3)
+    assert (used["size"], used["iterations"], used["scales"]) == (48, 6, 1)
+    assert used["styles"] == [
+        {"image": "starry_night.jpg", "weight": 2, "scale": 0.5},
+        {"image": "great_wave.jpg", "weight": 1, "scale": 0.5},
+    ]
+
+
+def test_the_output_format_follows_the_extension(tmp_path):
+    for suffix, name in ((".jpg", "JPEG"), (".webp", "WEBP"), (".png", "PNG")):
+        out = tmp_path / f"out{suffix}"
+        assert main([str(PHOTO), "--style", str(PAINTING), "--quality", "instant", "--size", "48", "-o", str(out), "-q"]) == 0
+        with Image.open(out) as image:
+            assert image.format == name
 
 
 def test_progress_bar_goes_to_stderr(tmp_path, capsys):

