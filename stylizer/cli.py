@@ -17,7 +17,7 @@ from .devices import DEVICES, PRECISIONS
 from .engine import Stylizer
 from .errors import Cancelled, StylizerError
 from .experiments import EXPERIMENTS, run_with
-from .filter import COLOR_MODES, INITS, OPTIMIZERS, POOLINGS, Filter, StyleImage, ratio_from_strength
+from .filter import COLOR_MODES, INITS, LOSSES, OPTIMIZERS, POOLINGS, Filter, StyleImage, ratio_from_strength
 from .presets import load_presets
 from .quality import HIGH_FACTOR, QUALITIES, QUICK_ITERATIONS, for_quality
 from .sheet import contact_sheet
@@ -180,6 +180,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "preserve_color": args.preserve_color,
         "pooling": args.pooling,
         "seed": args.seed,
+        "losses": args.losses,
     }
     return {name: value for name, value in fields.items() if value is not None}
 
@@ -316,6 +317,8 @@ def _add_filter_flags(parser: argparse.ArgumentParser, with_styles: bool) -> Non
     algo.add_argument("--preserve-color", choices=COLOR_MODES, help="keep the photo's colours (default none)")
     algo.add_argument("--pooling", choices=POOLINGS, help="VGG pooling (default avg, as in the paper)")
     algo.add_argument("--seed", type=int, metavar="N", help="random seed (default 0)")
+    algo.add_argument("--losses", choices=LOSSES,
+                      help="normalized (default: the same balance at every size) or paper (Gatys et al.'s sums, eqs. 1-3)")
     run = parser.add_argument_group("running")
     run.add_argument("--device", choices=DEVICES, default="auto", help="default: cuda, then mps, then cpu")
     run.add_argument("--precision", choices=PRECISIONS, default="auto", help="default: bf16 where the hardware is fast at it")

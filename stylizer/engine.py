@@ -267,8 +267,9 @@ class Stylizer:
                 content_target=content_target,
                 style_targets=style_targets,
                 layer_weights=layer_weights,
-                content_weight=content_weight(filter.ratio),
+                content_weight=content_weight(filter.ratio, filter.losses),
                 tv_weight=filter.tv_weight,
+                paper_losses=filter.losses == "paper",
             )
             pixels = optimize_scale(
                 pixels, objective, index, plan, state, filter.optimizer, filter.learning_rate,

@@ -1,6 +1,7 @@
 """The paper's experiments, each one command that writes a labelled figure.
 
-- ratio-sweep: the same pair at alpha/beta from 1e-3 to 1e-7 (paper Fig. 3, one column).
+- ratio-sweep: the same pair at alpha/beta from 1e-3 to 1e-7 (paper Fig. 3, one column), with
+  our normalized losses and with the paper's own sums.
 - noise-init: starting from the photo vs from white noise (the paper starts from noise).
 - swap: content and style exchanged, showing the two representations are separable.
 """
@@ -24,10 +25,18 @@ Run = Callable[[Path | Image.Image, Filter, str], Image.Image]
 
 
 def ratio_sweep(run: Run, content: Path, base: Filter) -> Image.Image:
-    cells = _inputs(content, base)
+    """Top row: our normalized losses; bottom row: the paper's own sums (eqs. 1-3), where
+    alpha/beta means something different for every image and size (see losses.py)."""
+    photo, painting = _inputs(content, base)
+    cells = [photo]
     for ratio in SWEEP_RATIOS:
-        cells.append((run(content, base.replace(ratio=ratio), f"ratio {ratio:g}"), f"alpha/beta = {ratio:g}"))
-    return labelled_grid(cells, columns=len(cells), title="Content/style ratio sweep")
+        image = run(content, base.replace(ratio=ratio, losses="normalized"), f"ratio {ratio:g}")
+        cells.append((image, f"normalized, alpha/beta = {ratio:g}"))
+    cells.append(painting)
+    for ratio in SWEEP_RATIOS:
+        image = run(content, base.replace(ratio=ratio, losses="paper"), f"paper's losses, ratio {ratio:g}")
+        cells.append((image, f"paper's losses, alpha/beta = {ratio:g}"))
+    return labelled_grid(cells, columns=len(SWEEP_RATIOS) + 1, title="Content/style ratio sweep")
 
 
 def noise_init(run: Run, content: Path, base: Filter) -> Image.Image:

@@ -16,7 +16,13 @@ from .vgg import CONTENT_LAYER, LAYERS, STYLE_LAYERS
 
 StyleSource = str | Path | Image.Image
 
+# The seed paper's choices (Botero, Saavedra and Salazar, "Style transfer para imágenes", a
+# variant of Gatys et al.): these layer weights and alpha/beta = 1e-6. Gatys et al. used
+# 1/5 per layer and ratios of 1e-3 and 1e-4 (with their un-normalized losses).
 PAPER_LAYER_WEIGHTS = (1.0, 0.8, 0.5, 0.3, 0.1)
+# "normalized": relative errors, the same balance at every size (losses.py); "paper": the
+# un-normalized sums of squares of Gatys et al.'s equations 1-3, to reproduce them as published.
+LOSSES = ("normalized", "paper")
 # "instant" starts from the feed-forward painting (instant.py), not from anything in the paper.
 INITS = ("content", "noise", "style", "instant")
 OPTIMIZERS = ("lbfgs", "adam")
@@ -101,6 +107,7 @@ class Filter:
     preserve_color: str = "none"
     pooling: str = "avg"
     seed: int = 0
+    losses: str = "normalized"
 
     def __post_init__(self) -> None:
         styles = tuple(
@@ -134,6 +141,7 @@ class Filter:
         _positive("learning_rate", self.learning_rate, allow_zero=False)
         _choice("preserve_color", self.preserve_color, COLOR_MODES)
         _choice("pooling", self.pooling, POOLINGS)
+        _choice("losses", self.losses, LOSSES)
         _int_in("seed", self.seed, 0, 2**63 - 1)
 
     @property

@@ -251,5 +251,6 @@ _CONVERTERS: dict[str, Callable[[str, object], object]] = {
     "preserve_color": _color_mode,
     "pooling": fields.text,
     "seed": fields.integer,
+    "losses": fields.text,
 }
 FIELDS = ("name", "description", "credit", "style", "strength", *_CONVERTERS)

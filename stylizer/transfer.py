@@ -16,7 +16,7 @@ import torch
 
 from . import images
 from .errors import Cancelled, DivergedError
-from .losses import CONTENT_SCALE, relative_error, style_loss, total_variation
+from .losses import CONTENT_SCALE, paper_content_loss, paper_style_loss, relative_error, style_loss, total_variation
 from .vgg import VGGFeatures
 
 # Below this long side VGG's deeper layers see only a few pixels (conv5_1 is 1/16 of the
@@ -100,14 +100,19 @@ class Objective:
     layer_weights: dict[str, float]
     content_weight: float
     tv_weight: float
+    paper_losses: bool = False  # Gatys et al.'s un-normalized sums instead of relative errors
 
     def __call__(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.parts(self.network(pixels), pixels)
 
     def parts(self, features: dict[str, torch.Tensor], pixels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Loss parts from features already computed (saves a forward pass when reporting)."""
-        content = relative_error(features[self.content_layer], self.content_target)
-        style = style_loss(features, self.style_targets, self.layer_weights)
+        if self.paper_losses:
+            content = paper_content_loss(features[self.content_layer], self.content_target)
+            style = paper_style_loss(features, self.style_targets, self.layer_weights)
+        else:
+            content = relative_error(features[self.content_layer], self.content_target)
+            style = style_loss(features, self.style_targets, self.layer_weights)
         total = self.content_weight * content + style
         parts = {"content": content, "style": style}
         if self.tv_weight:
@@ -130,9 +135,9 @@ class LoopState:
     losses: dict[str, float] = field(default_factory=dict)
 
 
-def content_weight(ratio: float) -> float:
-    """Weight of the relative content loss for a paper alpha/beta ratio."""
-    return ratio * CONTENT_SCALE
+def content_weight(ratio: float, losses: str = "normalized") -> float:
+    """Weight of the content loss for alpha/beta: scaled for relative errors, as is for the paper's."""
+    return ratio if losses == "paper" else ratio * CONTENT_SCALE
 
 
 def optimize_scale(

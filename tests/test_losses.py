@@ -1,4 +1,7 @@
+import pytest
 import torch
+
+from conftest import PHOTO
 
 from stylizer.losses import (
     content_distance,
@@ -68,3 +71,29 @@ def test_gram_gradient_matches_autograd_in_both_layouts():
 def test_gram_of_channels_last_features_equals_contiguous():
     features = torch.rand(1, 6, 5, 7)
     assert torch.allclose(gram(features.contiguous(memory_format=torch.channels_last)), gram(features))
+
+
+def test_paper_losses_are_gatys_equations_as_written():
+    """Eq. 1: 1/2 sum (F - P)^2; eqs. 3-5: sum_l w_l / (4 N_l^2 M_l^2) sum (G - A)^2, G = F F^T."""
+    from stylizer.losses import paper_content_loss, paper_style_loss
+
+    generator = torch.Generator().manual_seed(0)
+    features = {"a": torch.rand((1, 4, 5, 6), generator=generator), "b": torch.rand((1, 8, 3, 3), generator=generator)}
+    painting = {"a": torch.rand((1, 4, 5, 6), generator=generator), "b": torch.rand((1, 8, 3, 3), generator=generator)}
+    targets = {name: gram(value) for name, value in painting.items()}
+    weights = {"a": 1.0, "b": 0.5}
+    expected = 0.0
+    for name, weight in weights.items():
+        n, m = features[name].shape[1], features[name].shape[2] * features[name].shape[3]
+        f, p = features[name].reshape(n, m), painting[name].reshape(n, m)
+        expected += weight / (4 * n**2 * m**2) * float((f @ f.T - p @ p.T).square().sum())
+    assert float(paper_style_loss(features, targets, weights)) == pytest.approx(expected, rel=1e-5)
+    content, photo = features["a"], painting["a"]
+    assert float(paper_content_loss(content, photo)) == pytest.approx(0.5 * float((content - photo).square().sum()))
+
+
+def test_the_paper_losses_run_end_to_end_and_are_recorded(stylizer, tiny):
+    result = stylizer.stylize(PHOTO, tiny.replace(losses="paper", ratio=1e-3))
+    assert result.metadata()["filter"]["losses"] == "paper"
+    assert result.stats.losses["content"] > 1.0, "the paper's sums are not relative errors"
+    assert result.image.size == (64, 48)

