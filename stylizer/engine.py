@@ -230,11 +230,17 @@ class Stylizer:
 
     def network(self, filter: Filter) -> VGGFeatures:
         layers = tuple(dict.fromkeys((*filter.style_layers, filter.content_layer)))
-        key = (layers, filter.pooling)
+        dtype = self._dtype_for(filter)
+        key = (layers, filter.pooling, dtype)
         with self._cache_lock:
             if key not in self._networks:
-                self._networks[key] = VGGFeatures(layers, filter.pooling, self.device, self.dtype)
+                self._networks[key] = VGGFeatures(layers, filter.pooling, self.device, dtype)
             return self._networks[key]
+
+    def _dtype_for(self, filter: Filter) -> torch.dtype:
+        """The paper's losses always run in fp32: their sums reach 1e10, and with bf16's
+        rounding L-BFGS stalled far from the optimum (a 1e-4 sweep step stayed near the photo)."""
+        return torch.float32 if filter.losses == "paper" else self.dtype
 
     # -- internals ---------------------------------------------------------------------
 
@@ -289,7 +295,7 @@ class Stylizer:
             style_distance=metrics_style,
             content_distance=metrics_content,
             device=self.device.type,
-            precision=precision_name(self.dtype),
+            precision=precision_name(network.dtype),
             scales=[(s.width, s.height, s.iterations) for s in plan],
             recoveries=state.recoveries,
         )
@@ -328,7 +334,7 @@ class Stylizer:
             # small output with a small --style-scale, or a wide painting, crashed there.
             shortest_long_side = math.ceil(MIN_STYLE_SIDE * max(image.size) / min(image.size))
             side = max(shortest_long_side, round(long_side * spec.scale))
-            key = (digest, side, network.layers, network.pooling, filter.style_layers)
+            key = (digest, side, network.layers, network.pooling, network.dtype, filter.style_layers)
             with self._cache_lock:
                 grams = self._targets.get(key) if filter.preserve_color == "none" else None
             if grams is None:

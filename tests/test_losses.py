@@ -97,3 +97,12 @@ def test_the_paper_losses_run_end_to_end_and_are_recorded(stylizer, tiny):
     assert result.metadata()["filter"]["losses"] == "paper"
     assert result.stats.losses["content"] > 1.0, "the paper's sums are not relative errors"
     assert result.image.size == (64, 48)
+
+
+def test_the_paper_losses_run_in_fp32_even_on_a_bf16_stylizer(tiny):
+    """Their sums reach 1e10; with bf16 rounding L-BFGS stalled near the photo."""
+    from stylizer import Stylizer
+
+    bf16 = Stylizer(device="cpu", precision="bf16")
+    assert bf16.network(tiny.replace(losses="paper")).dtype == torch.float32
+    assert bf16.network(tiny).dtype == torch.bfloat16
