@@ -311,7 +311,7 @@ def _add_filter_flags(parser: argparse.ArgumentParser, with_styles: bool) -> Non
     algo.add_argument("--strength", type=float, metavar="S", help="style strength 0..10 instead of --ratio (6 = 1e-6)")
     algo.add_argument("--layer-weights", type=float, nargs=5, metavar="W", help="conv1_1..conv5_1 weights (default 1 0.8 0.5 0.3 0.1)")
     algo.add_argument("--tv-weight", type=float, metavar="W", help="total-variation smoothing (default 0)")
-    algo.add_argument("--init", choices=INITS, help="start from the photo (default), white noise, the style or the instant painting")
+    algo.add_argument("--init", choices=INITS, help="start from the photo (default), noise, the style or the instant painting")
     algo.add_argument("--optimizer", choices=OPTIMIZERS, help="lbfgs (default) or adam")
     algo.add_argument("--learning-rate", type=float, metavar="LR", help="Adam step size in pixel units (default 5)")
     algo.add_argument("--preserve-color", choices=COLOR_MODES, help="keep the photo's colours (default none)")

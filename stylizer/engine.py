@@ -36,7 +36,8 @@ from .vgg import VGGFeatures
 
 TARGET_CACHE_SIZE = 64
 MIN_STYLE_SIDE = 16  # px on the painting's short side, the least that survives four poolings
-PREVIEW_PAUSE_S = 2.0  # the longest a painting waits at one iteration for previews to finish
+PREVIEW_PAUSE_S = 2.0
+NOISE_CELL = 4  # px of the coarsest scale per independent noise value (see _initial_pixels)  # the longest a painting waits at one iteration for previews to finish
 
 
 @dataclass
@@ -318,8 +319,15 @@ class Stylizer:
                 return color.gray_rgb(color.luminance(start_t))
             return start_t
         if filter.init == "noise":
+            # Differs from the paper's white noise: uniform noise at a quarter of the coarsest
+            # scale, enlarged smoothly. Pixel-level noise sat partly below what the pooled
+            # layers see, survived the few coarse iterations, and the enlargement to the final
+            # size turned it into a regular 8 px coloured grid with speckled top and left edges.
             generator = torch.Generator().manual_seed(filter.seed)
-            return (torch.rand((1, 3, *size), generator=generator) * 255).to(self.device)
+            coarse = (max(1, size[0] // NOISE_CELL), max(1, size[1] // NOISE_CELL))
+            noise = torch.rand((1, 3, *coarse), generator=generator) * 255
+            smooth = torch.nn.functional.interpolate(noise, size=size, mode="bicubic", align_corners=False)
+            return smooth.clamp(0, 255).to(self.device)
         style = images.to_tensor(styles[0][1][1].resize(size[::-1], images.Image.Resampling.LANCZOS), self.device)
         if filter.preserve_color == "luminance":
             return color.gray_rgb(color.match_luminance(color.luminance(style), color.luminance(photo_t)))

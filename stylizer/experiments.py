@@ -2,7 +2,8 @@
 
 - ratio-sweep: the same pair at alpha/beta from 1e-3 to 1e-7 (paper Fig. 3, one column), with
   our normalized losses and with the paper's own sums.
-- noise-init: starting from the photo vs from white noise (the paper starts from noise).
+- noise-init: starting from the photo vs from noise (the paper starts from white noise; ours is
+  smoother, see Stylizer._initial_pixels).
 - swap: content and style exchanged, showing the two representations are separable.
 """
 
@@ -44,8 +45,8 @@ def noise_init(run: Run, content: Path, base: Filter) -> Image.Image:
     cells.append((run(content, base.replace(init="content"), "start from photo"), "start: photo"))
     for seed in NOISE_SEEDS:
         image = run(content, base.replace(init="noise", seed=seed), f"noise seed {seed}")
-        cells.append((image, f"start: white noise (seed {seed})"))
-    return labelled_grid(cells, columns=len(cells), title="Initialization: photo vs white noise")
+        cells.append((image, f"start: noise (seed {seed})"))
+    return labelled_grid(cells, columns=len(cells), title="Initialization: photo vs noise")
 
 
 def swap(run: Run, content: Path, base: Filter) -> Image.Image:
