@@ -49,8 +49,8 @@ def _wait_up(url: str, server: subprocess.Popen, timeout: float = 300) -> None:
     raise SystemExit("app.py did not come up")
 
 
-def _page_inputs(photo: Path, size: int | None, quality: str) -> tuple[list, list]:
-    """The instant and paint events' inputs, at the page's defaults, read from the app's blocks."""
+def _page_inputs(photo: Path, size: int | None, quality: str) -> list:
+    """The inputs both Paint events take, at the page's defaults, read from the app's blocks."""
     os.environ["STYLIZER_WARM"] = "0"  # this process only reads defaults; the server warms itself
     sys.path.insert(0, str(ROOT))
     import gradio as gr
