@@ -69,6 +69,7 @@ QUALITY = [("Instant", "instant"), ("Quick", "quick"), ("Draft", "draft"), ("Nor
 # The queue estimate before any painting has been timed here: seconds per iteration and
 # square pixel of output (a default 512 px, 100-iteration painting took about 33 s on 2 cores).
 TYPICAL_SECONDS_PER_UNIT = 33.0 / (100 * 512 * 512)
+WAITING_MAX_S = 1800  # longer than any real wait in line (32 paintings of ~1 min)
 COLOR_CHOICES = [
     ("Painting's colours", "none"),
     ("Keep photo colours", "luminance"),
@@ -401,6 +402,7 @@ def controls_filter(content, mode, preset_id, rest) -> tuple[object, Filter, str
 
 def queue_sentence(session: str) -> str:
     """'2 paintings ahead of yours, about 40 s': the work ahead and yours, at the measured speed."""
+    _forget_abandoned()
     pressed = _waiting.get(session, time.monotonic())
     ahead = [other for other in _running if other != session]
     ahead += [other for other, when in _waiting.items() if other != session and when < pressed]
@@ -411,6 +413,16 @@ def queue_sentence(session: str) -> str:
     seconds = rate * (sum(_work.get(other, 0.0) for other in ahead) + _work.get(session, 0.0))
     paintings = "painting" if len(ahead) == 1 else "paintings"
     return f"{len(ahead)} {paintings} ahead of yours, about {seconds:.0f} s"
+
+
+def _forget_abandoned() -> None:
+    """A tab closed between its instant painting and its turn never starts painting: after
+    WAITING_MAX_S its place in line no longer counts."""
+    too_old = time.monotonic() - WAITING_MAX_S
+    for session in [s for s, when in _waiting.items() if when < too_old]:
+        _waiting.pop(session, None)
+        if session not in _running:
+            _work.pop(session, None)
 
 
 def instant(request: gr.Request, content, mode, preset_id, *rest):

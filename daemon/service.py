@@ -257,7 +257,7 @@ class WatchService:
                 self._retry_later(path, relative, f"unexpected error: {exc!r}", disk_full=False)
             else:
                 if self._attempts.pop(path, None) is not None:
-                    self.status.update(retrying=len(self._attempts))
+                    self.status.update(retrying=self._waiting_to_retry())
             finally:
                 self._busy = False
                 self.status.update(running=None)
@@ -279,10 +279,15 @@ class WatchService:
             log.error("retry    %s: %s; the photo stays in the inbox, next try in %.0f s", relative, reason, delay)
         self.status.update(
             state=DISK_FULL_STATE if self._disk_full else "watching",
-            retrying=len(self._attempts),
+            retrying=self._waiting_to_retry(),
             last_problem=f"{relative}: {reason}",
         )
         self._settler.touch(path, delay=delay)
+
+    def _waiting_to_retry(self) -> int:
+        """Photos waiting for another try; one deleted or renamed meanwhile no longer counts."""
+        self._attempts = {path: n for path, n in self._attempts.items() if os.path.lexists(path)}
+        return len(self._attempts)
 
     def _room_again(self) -> bool:
         """After a full disk: paint again only once the reserve fits back on it."""
