@@ -69,7 +69,8 @@ QUALITY = [("Instant", "instant"), ("Quick", "quick"), ("Draft", "draft"), ("Nor
 # The queue estimate before any painting has been timed here: seconds per iteration and
 # square pixel of output (a default 512 px, 100-iteration painting took about 33 s on 2 cores).
 TYPICAL_SECONDS_PER_UNIT = 33.0 / (100 * 512 * 512)
-WAITING_MAX_S = 1800  # longer than any real wait in line (32 paintings of ~1 min)
+WAITING_MAX_S = 1800
+RECENT_PAINTINGS = 5  # how many measured paintings the queue estimate averages  # longer than any real wait in line (32 paintings of ~1 min)
 COLOR_CHOICES = [
     ("Painting's colours", "none"),
     ("Keep photo colours", "luminance"),
@@ -408,7 +409,7 @@ def queue_sentence(session: str) -> str:
     ahead += [other for other, when in _waiting.items() if other != session and when < pressed]
     if not ahead:
         return "painting the full version now"
-    recent = _seconds_per_unit[-5:]
+    recent = _seconds_per_unit[-RECENT_PAINTINGS:]
     rate = sum(recent) / len(recent) if recent else TYPICAL_SECONDS_PER_UNIT
     seconds = rate * (sum(_work.get(other, 0.0) for other in ahead) + _work.get(session, 0.0))
     paintings = "painting" if len(ahead) == 1 else "paintings"
@@ -469,7 +470,8 @@ def paint(request: gr.Request, content, mode, preset_id, *rest):
     finally:
         if _running.get(session) == run_id:
             del _running[session]
-            _work.pop(session, None)
+            if session not in _waiting:  # Paint pressed again meanwhile: that request's size stays
+                _work.pop(session, None)
 
 
 def _updates(stream, photo, flt: Filter, content):
@@ -486,6 +488,7 @@ def _updates(stream, photo, flt: Filter, content):
                 yield shown, status_line(item), skip, skip
             continue
         _seconds_per_unit.append(item.stats.seconds / _work_units(flt))
+        del _seconds_per_unit[:-RECENT_PAINTINGS]
         path = save_result(item, content)
         stats = item.stats
         done = (

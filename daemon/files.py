@@ -89,7 +89,9 @@ def publish(temporary: Path, final: Path) -> None:
 def write_text_atomically(path: Path, text: str) -> None:
     """For small files read by people or other processes (error notes, status): all or nothing."""
     temporary = temporary_path(path.parent, ".txt")
-    write_bytes_durably(temporary, text.encode("utf-8"))
+    # A name that is not UTF-8 shows its odd bytes as \xNN instead of failing the write.
+    readable = os.fsencode(text).decode("utf-8", errors="backslashreplace")
+    write_bytes_durably(temporary, readable.encode("utf-8"))
     os.replace(temporary, path)
 
 

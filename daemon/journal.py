@@ -167,13 +167,16 @@ class Journal:
         self._append({"op": "retire", "input": key.text})
 
     def close(self) -> None:
-        os.close(self._descriptor)
+        """Safe to call twice: a descriptor number closed twice could close someone else's file."""
+        if self._descriptor >= 0:
+            os.close(self._descriptor)
+            self._descriptor = -1
         self._lock_handle.close()
 
     # -- internals -------------------------------------------------------------------------
 
     def _append(self, record: dict) -> None:
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        line = (json.dumps(record) + "\n").encode("ascii")  # ASCII escapes: names need not be UTF-8
         end = os.fstat(self._descriptor).st_size
         try:
             written = os.write(self._descriptor, line)
@@ -215,13 +218,20 @@ class Journal:
     def _read(self) -> None:
         if not self._path.exists():
             return
-        with open(self._path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                    self._apply(record)
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    continue  # the last line of a crashed write; everything before it counts
+        data = self._path.read_bytes()
+        for line in data.splitlines():
+            try:
+                record = json.loads(line.decode("utf-8", errors="replace"))
+                self._apply(record)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # the last line of a crashed write; everything before it counts
+        if data and not data.endswith(b"\n"):
+            # A write torn by a crash: cut it off, or the next record would be glued to it
+            # (and lost) should the compaction below find no room to rewrite the file.
+            try:
+                os.truncate(self._path, data.rfind(b"\n") + 1)
+            except OSError:
+                pass
 
     def _compact(self) -> None:
         """Rewrite the journal with only what still matters, atomically."""
@@ -238,7 +248,7 @@ class Journal:
                 lines.append({"op": "claim", "job": job, **claim})
         lines += [{"op": "failed", "input": key, "error": error} for key, error in self._failed.items()]
         lines += [{"op": "moving", "input": key, "to": target} for key, target in self._moving.items()]
-        text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in lines)
+        text = "".join(json.dumps(record) + "\n" for record in lines)
         temporary = temporary_path(self.state_dir, ".jsonl")
         try:
             write_bytes_durably(temporary, text.encode("utf-8"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -37,8 +38,10 @@ from .worker import RetryLater, Settings, Worker
 log = logging.getLogger("daemon")
 
 RETRY_FIRST_DELAY = 10.0
-RETRY_MAX_DELAY = 600.0
+RETRY_MAX_DELAY = 600.0  # while the disk is full (a try is only a look at the free space)
+FAULT_MAX_DELAY = 3600.0  # after other faults, where a try repaints the whole photo
 DISK_FULL_STATE = "output disk full"
+MIN_FREE_TO_PAINT = 256 * 1024
 
 ConfigSource = Callable[[], DaemonConfig]
 
@@ -61,6 +64,7 @@ class WatchService:
         self._thread: threading.Thread | None = None
         self._attempts: dict[Path, int] = {}  # failed tries of photos waiting to be retried
         self._disk_full = False
+        self.largest_output = 0  # bytes, of the largest painting written (for the free-space check)
         self.journal: Journal | None = None
         self.status: StatusBoard | None = None
         self.reserve: SpaceReserve | None = None
@@ -169,8 +173,9 @@ class WatchService:
         if self.journal is not None and self.journal.state_dir == config.state_dir:
             return
         counts = self.status.snapshot()
-        self.journal.close()
-        self._open_output(config)
+        old = self.journal
+        self._open_output(config)  # raises (another daemon owns it...) with the old journal still open
+        old.close()
         self.status.update(state="watching", done=counts["done"], failed=counts["failed"])
 
     @staticmethod
@@ -247,7 +252,11 @@ class WatchService:
                 self._switch_output(settings.config)
                 if self._disk_full and not self._room_again():
                     raise RetryLater("output disk full", disk_full=True)
-                Worker(self.stylizer, self.journal, self.status).process(watch, path, settings, self._stop.is_set)
+                worker = Worker(self.stylizer, self.journal, self.status)
+                try:
+                    worker.process(watch, path, settings, self._stop.is_set)
+                finally:
+                    self.largest_output = max(self.largest_output, worker.largest_output)
             except Cancelled:
                 log.info("stopped  %s: interrupted; it will be done at the next start", relative)
             except RetryLater as exc:
@@ -266,7 +275,7 @@ class WatchService:
         """Keep the photo where it is and offer it again after a doubling delay."""
         attempt = self._attempts.get(path, 0) + 1
         self._attempts[path] = attempt
-        delay = min(RETRY_FIRST_DELAY * 2 ** (attempt - 1), RETRY_MAX_DELAY)
+        delay = min(RETRY_FIRST_DELAY * 2 ** (attempt - 1), RETRY_MAX_DELAY if disk_full else FAULT_MAX_DELAY)
         if disk_full:
             if not self._disk_full:
                 self.reserve.release()  # room for the journal and status.json to be written
@@ -290,8 +299,13 @@ class WatchService:
         return len(self._attempts)
 
     def _room_again(self) -> bool:
-        """After a full disk: paint again only once the reserve fits back on it."""
+        """After a full disk: paint again only once the reserve fits back on it and there is
+        room for a painting besides (twice the largest written so far), so a whole painting
+        is not made only to fail at its write."""
         if not self.reserve.restore():
+            return False
+        needed = max(MIN_FREE_TO_PAINT, 2 * self.largest_output)
+        if shutil.disk_usage(self._settings.config.output).free < needed:
             return False
         self._disk_full = False
         self.status.update(state="watching")

@@ -72,8 +72,8 @@ class StatusBoard:
         self._data["queued"] = self._queued()
         self._written = time.monotonic()
         try:
-            write_text_atomically(self.path, json.dumps(self._data, indent=2, ensure_ascii=False) + "\n")
-        except OSError:
+            write_text_atomically(self.path, json.dumps(self._data, indent=2) + "\n")
+        except (OSError, ValueError):
             pass  # a full disk must not stop the painting; the log still has every job
 
 

@@ -73,6 +73,7 @@ class Worker:
         self.stylizer = stylizer
         self.journal = journal
         self.status = status
+        self.largest_output = 0  # bytes of the largest painting this job encoded, written or not
 
     def process(self, watch: Path, path: Path, settings: Settings, stopping: Callable[[], bool]) -> None:
         """Paint one file with every preset its rule names; raises `Cancelled` when stopping."""
@@ -168,7 +169,7 @@ class Worker:
                 log.info("done     %s [%s] recovered after restart -> %s", relative, preset_id, claim.output)
                 return
             log.warning(
-                "kept     %s: a file the daemon did not write appeared at %s; painting %s again under a free name",
+                "kept     %s: the daemon cannot verify it wrote this file (at %s); painting %s again under a free name",
                 claim.output, claim.output.name, relative,
             )
             claim = None
@@ -190,6 +191,7 @@ class Worker:
         wanted = folder / (out_relative.stem + rule.output_suffix(out_relative.suffix))
         metadata = {**result.metadata(), "source": relative.as_posix()}
         data = images.encode(result.image, images.output_format(wanted), metadata, quality=rule.jpeg_quality)
+        self.largest_output = max(self.largest_output, len(data))
         temporary = temporary_path(folder, wanted.suffix)
         write_bytes_durably(temporary, data)
         try:
@@ -222,12 +224,15 @@ class Worker:
         )
         try:
             write_text_atomically(destination.with_name(destination.name + ERROR_NOTE_SUFFIX), note)
-            moved = move_without_clobbering(path, destination, reserve=reserve)
+            record = (lambda target: self.journal.moving(key, target)) if key is not None else None
+            moved = move_without_clobbering(path, destination, reserve=reserve, before=record)
         except OSError as exc:
             if key is not None:
                 self.journal.failed(key, reason)  # stays in the inbox, but is not retried forever
             self.status.count("failed")
             log.error("failed   %s: %s (and could not move it to %s/: %s)", relative, reason, FAILED_DIR, exc)
             return
+        if key is not None:
+            self.journal.retire(key)  # it has left the inbox: its records may go
         self.status.count("failed")
         log.error("failed   %s: %s -> %s", relative, reason, moved)

@@ -36,8 +36,8 @@ from .vgg import VGGFeatures
 
 TARGET_CACHE_SIZE = 64
 MIN_STYLE_SIDE = 16  # px on the painting's short side, the least that survives four poolings
-PREVIEW_PAUSE_S = 2.0
-NOISE_CELL = 4  # px of the coarsest scale per independent noise value (see _initial_pixels)  # the longest a painting waits at one iteration for previews to finish
+PREVIEW_PAUSE_S = 2.0  # the longest a painting waits at one iteration for previews to finish
+NOISE_CELL = 4  # px of the coarsest scale per independent noise value (see _initial_pixels)
 
 
 @dataclass
@@ -234,9 +234,12 @@ class Stylizer:
         dtype = self._dtype_for(filter)
         key = (layers, filter.pooling, dtype)
         with self._cache_lock:
-            if key not in self._networks:
-                self._networks[key] = VGGFeatures(layers, filter.pooling, self.device, dtype)
-            return self._networks[key]
+            network = self._networks.get(key)
+        if network is None:  # built outside the lock: a preview must not wait for weights loading
+            network = VGGFeatures(layers, filter.pooling, self.device, dtype)
+            with self._cache_lock:
+                network = self._networks.setdefault(key, network)
+        return network
 
     def _dtype_for(self, filter: Filter) -> torch.dtype:
         """The paper's losses always run in fp32: their sums reach 1e10, and with bf16's

@@ -5,6 +5,7 @@ claimed names, and faults that are not the photo's."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -234,3 +235,58 @@ def test_status_keeps_totals_shows_broken_presets_and_survives_a_broken_config(t
     assert "in all: done: 2" in shown, "a restart must not lose the totals"
     assert "broken preset:" in shown and "tiny-wave.yaml" in shown
     assert "invalid YAML" in shown and "watching" in shown
+
+
+def test_a_name_that_is_not_utf8_is_painted_and_reported(tmp_path, stylizer):
+    """Names from Latin-1 zips or SMB shares reach Python with surrogates; JSON must not choke."""
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    (inbox / "tiny").mkdir(parents=True)
+    latin1 = os.fsdecode(b"caf\xe9.jpg")
+    shutil.copy(PHOTO, inbox / "tiny" / latin1)
+    (inbox / "tiny" / os.fsdecode(b"r\xe9sum\xe9.jpg")).write_text("not an image")
+    with zero(tmp_path, stylizer) as service:
+        settle(service)
+        snapshot = service.status.snapshot()
+        assert snapshot["done"] == 1 and snapshot["failed"] == 1
+        assert service._thread.is_alive()
+    assert (out / "tiny" / latin1).exists()
+    assert read_status(state_dir_for(out))["done_total"] == 1, "status.json is still written"
+    note = next((inbox / "failed" / "tiny").glob("*.error.txt")).read_text()
+    assert "Reason:" in note and "\\xe9" in note
+    with zero(tmp_path, stylizer) as service:  # the journal reads back: nothing is painted twice
+        settle(service)
+        assert service.status.snapshot()["done"] == 0
+    assert outputs(out) == [f"tiny/{latin1}"]
+
+
+def test_the_journal_cuts_a_torn_last_line_and_closes_only_once(tmp_path, monkeypatch):
+    import daemon.journal
+    from daemon.journal import Journal, JOURNAL_NAME
+
+    state = tmp_path / "state"
+    journal = Journal(state)
+    journal.retire(_key())
+    journal.close()
+    journal.close()  # a second close must not touch whatever now has that descriptor number
+    with open(state / JOURNAL_NAME, "ab") as handle:
+        handle.write(b'{"op": "claim", "job": "half a rec')  # killed mid-write
+
+    def disk_full(*_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(daemon.journal, "write_bytes_durably", disk_full)  # so no compaction rewrites it
+    journal = Journal(state)
+    try:
+        data = (state / JOURNAL_NAME).read_bytes()
+        assert b"half a rec" not in data and (not data or data.endswith(b"\n")), "the torn line must go"
+        journal.failed(_key(), "reason")
+        lines = (state / JOURNAL_NAME).read_text().splitlines()
+        assert json.loads(lines[-1])["op"] == "failed"
+    finally:
+        journal.close()
+
+
+def _key():
+    from daemon.journal import InputKey
+
+    return InputKey("/watch", "a.jpg", "0" * 64)
