@@ -725,7 +725,7 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
         paint, paint_inputs, paint_outputs,
         api_visibility="undocumented", concurrency_id="stylize", show_progress="hidden",
     )
-    stop_button.click(stop, None, status, cancels=[run_event], queue=False, api_visibility="private")
+    stop_button.click(stop, None, status, cancels=[preview_event, run_event], queue=False, api_visibility="private")
     api_button.click(api_stylize, api_inputs, api_output, api_name="stylize", concurrency_id="stylize")
 
 
