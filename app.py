@@ -114,22 +114,23 @@ gr.set_static_paths([str(EXAMPLES), str(THUMBNAILS_DIR)])
 
 def gallery_thumbnail(preset) -> Path:
     """A small JPEG of the preset's painting: the full-size files made the page weigh 6 MB."""
-    path = THUMBNAILS_DIR / f"{preset.id}.jpg"
-    if not path.exists():
-        try:
-            small = images.fit(images.load(preset.thumbnail), THUMBNAIL_SIDE)
-            small.save(path, "JPEG", quality=82)
-        except StylizerError:
-            return preset.thumbnail  # a broken painting shows its error when used
-    return path
+    try:
+        return small_jpeg(preset.thumbnail, f"{preset.id}.jpg", THUMBNAIL_SIDE, quality=82)
+    except StylizerError:
+        return preset.thumbnail  # a broken painting shows its error when used
 
 
 def example_photo(name: str) -> str:
     """An example photo at 1024 px (JPEG): plenty for painting, a fifth of the original bytes."""
-    path = THUMBNAILS_DIR / f"example-{Path(name).stem}.jpg"
+    return str(small_jpeg(EXAMPLES / name, f"example-{Path(name).stem}.jpg", 1024, quality=88))
+
+
+def small_jpeg(source: Path, name: str, side: int, quality: int) -> Path:
+    """A copy of `source` fitted to `side` px, made once per process in THUMBNAILS_DIR."""
+    path = THUMBNAILS_DIR / name
     if not path.exists():
-        images.fit(images.load(EXAMPLES / name), 1024).save(path, "JPEG", quality=88)
-    return str(path)
+        images.fit(images.load(source), side).save(path, "JPEG", quality=quality)
+    return path
 
 
 # On a phone: three paintings a row with their whole names, the gallery as tall as it needs.

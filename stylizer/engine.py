@@ -90,6 +90,7 @@ class Stylizer:
         self._networks: dict[tuple, VGGFeatures] = {}
         self._targets: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
         self._style_images: OrderedDict[tuple, tuple[str, images.Image.Image]] = OrderedDict()
+        self._style_vectors: OrderedDict[str, object] = OrderedDict()  # instant network's, per painting
         self._lock = threading.Lock()  # one optimization (or target computation) at a time
         self._cache_lock = threading.RLock()  # the dict caches, touched from any thread
         self._instant: InstantPainter | None = None
@@ -198,7 +199,7 @@ class Stylizer:
                 matched = color.match_histogram(images.to_tensor(painting), photo_t)
                 vectors.append(painter.style_vector(images.to_image(matched)))
             else:
-                vectors.append(painter.style_vector(painting, cache_key=digest))
+                vectors.append(self._style_vector(painter, digest, painting))
             weights.append(spec.weight)
         vector = blend(vectors, weights)
         # Differs from stylize: the network has one strength. Weaker filters blend its style
@@ -214,6 +215,14 @@ class Stylizer:
             painted_t = color.combine_luminance(color.luminance(images.to_tensor(painted)), photo_t)
             painted = images.to_image(painted_t)
         return painted
+
+    def _style_vector(self, painter: InstantPainter, digest: str, painting: images.Image.Image):
+        with self._cache_lock:
+            cached = self._style_vectors.get(digest)
+        if cached is None:
+            cached = painter.style_vector(painting)
+            self._remember(self._style_vectors, digest, cached)
+        return cached
 
     def instant(self) -> InstantPainter:
         """The feed-forward network, loaded on first use (about a tenth of a second)."""

