@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,8 @@ def stylizer() -> Stylizer:
 def tiny() -> Filter:
     """A filter small enough for a test: 64 px, 2 scales, 24 iterations."""
     return Filter(styles=(PAINTING,), size=64, scales=2, iterations=24)
+
+
+def painting_threads() -> list[threading.Thread]:
+    """The app's painting worker threads still alive (app.stylize_stream names them)."""
+    return [t for t in threading.enumerate() if t.name == "stylize" and t.is_alive()]

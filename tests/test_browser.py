@@ -14,12 +14,11 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import PHOTO
+from conftest import PHOTO, painting_threads
 
 from stylizer import Filter
 
@@ -131,6 +130,17 @@ def page(browser, app_url):
         context.close()
 
 
+def _painting_size(page) -> list[int]:
+    """The shown painting's pixel size, once the browser has loaded it: its src changes with
+    every update, and reading it the moment the status says done can catch the new image
+    still loading (0 x 0)."""
+    page.wait_for_function(
+        "(() => { const i = document.querySelector('#painting img'); return i && i.complete && i.naturalWidth > 0; })()"
+    )
+    return page.evaluate("(() => { const i = document.querySelector('#painting img');"
+                         " return [i.naturalWidth, i.naturalHeight]; })()")
+
+
 def _shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
@@ -145,10 +155,6 @@ def _set_size(page, px: int) -> None:
     box.fill(str(px))
     box.press("Enter")
     page.wait_for_function(f"document.querySelector('#size input[type=range]').value === '{px}'")
-
-
-def _painting_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "stylize" and t.is_alive()]
 
 
 def test_paint_shows_live_previews_then_the_result(page):
@@ -179,8 +185,7 @@ def test_paint_shows_live_previews_then_the_result(page):
     previews = [s for s in seen if s["progress"] and "iteration" in s["status"]]
     assert len(previews) >= 2, f"no live preview update before the result: {seen}"
 
-    size = page.evaluate("(() => { const i = document.querySelector('#painting img');"
-                         " return [i.naturalWidth, i.naturalHeight]; })()")
+    size = _painting_size(page)
     assert max(size) == 64, size
 
 
@@ -191,20 +196,20 @@ def test_cancel_stops_a_long_run_promptly(page):
     page.locator("#quality label", has_text="High").click()  # 3x the default iterations at 512 px: minutes
     page.locator("#paint").click()
     page.locator("#status progress").wait_for(timeout=60_000)  # the optimization is under way
-    assert _painting_threads(), "no painting thread while the progress bar shows"
+    assert painting_threads(), "no painting thread while the progress bar shows"
     assert list(app._running) not in ([], ["local"]), "the run is not filed under the browser's session"
 
     started = time.monotonic()
     page.locator("#cancel").click()
     page.locator("#status", has_text="Stopped").wait_for(timeout=5_000)
     shown = time.monotonic() - started
-    while _painting_threads() and time.monotonic() - started < 10:
+    while painting_threads() and time.monotonic() - started < 10:
         time.sleep(0.05)
     stopped = time.monotonic() - started
     _shot(page, "browser-4-cancelled")
 
     assert shown < 5, f"'Stopped' took {shown:.1f} s to show"
-    assert not _painting_threads(), "the painting thread still runs 10 s after Cancel"
+    assert not painting_threads(), "the painting thread still runs 10 s after Cancel"
     assert stopped < 5, f"the painting thread took {stopped:.1f} s to stop"
     assert not app._running
     assert page.locator("#status progress").count() == 0
@@ -226,7 +231,7 @@ def test_an_instant_preview_shows_while_another_users_painting_runs(browser, app
         first.locator("#quality label", has_text="High").click()
         first.locator("#paint").click()
         first.locator("#status progress").wait_for(timeout=60_000)  # the first user's painting runs
-        assert _painting_threads()
+        assert painting_threads()
 
         started = time.monotonic()
         second.locator("#paint").click()
@@ -235,9 +240,8 @@ def test_an_instant_preview_shows_while_another_users_painting_runs(browser, app
         second.locator("#status", has_text="ahead of yours").wait_for(timeout=5_000)
         status = second.locator("#status").inner_text()
         _shot(second, "browser-5-instant-preview-while-queued")
-        size = second.evaluate("(() => { const i = document.querySelector('#painting img');"
-                               " return [i.naturalWidth, i.naturalHeight]; })()")
-        assert _painting_threads(), "the first painting must still be running"
+        size = _painting_size(second)
+        assert painting_threads(), "the first painting must still be running"
         assert max(size) == 512, f"the preview must be the painting's size, not a thumbnail: {size}"
         assert "1 painting ahead of yours, about" in status, status
         assert waited < 5, f"the instant preview took {waited:.1f} s while another painting ran"
@@ -280,7 +284,6 @@ def test_a_huge_phone_photo_is_scaled_down_and_painted_instantly(page, tmp_path)
     page.locator("#paint").click()
     page.locator("#status", has_text="Instant painting ready").wait_for(timeout=30_000)
     page.locator("#download").wait_for()
-    size = page.evaluate("(() => { const i = document.querySelector('#painting img');"
-                         " return [i.naturalWidth, i.naturalHeight]; })()")
+    size = _painting_size(page)
     assert size == [512, 384]
     _shot(page, "browser-7-huge-photo-instant")

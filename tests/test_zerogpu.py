@@ -10,12 +10,11 @@ import os
 import pickle
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
-from conftest import PAINTING, PHOTO, ROOT
+from conftest import PAINTING, PHOTO, ROOT, painting_threads
 from stylizer import Filter, images
 
 pytest.importorskip("spaces", reason="the `spaces` package is missing: pip install -r requirements-dev.txt")
@@ -58,14 +57,10 @@ def test_closing_the_stream_stops_the_painting():
 
     stream = app.stylize_stream(images.load(PHOTO), Filter(styles=(PAINTING,), size=64, scales=1, iterations=10_000), "r")
     next(stream)
-    assert _painting_threads()
+    assert painting_threads()
     stream.close()
     deadline = time.monotonic() + 10
-    while _painting_threads() and time.monotonic() < deadline:
+    while painting_threads() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _painting_threads(), "the painting thread still runs after the stream was closed"
+    assert not painting_threads(), "the painting thread still runs after the stream was closed"
     assert not app._cancel_flags
-
-
-def _painting_threads():
-    return [t for t in threading.enumerate() if t.name == "stylize" and t.is_alive()]
