@@ -1,14 +1,18 @@
 """Stylizer web app (Gradio): paint a photo in the style of an artwork.
 
-Hugging Face Space entry point. Layout and callbacks only: every stylization goes through
-the one module-level `Stylizer`, and every set of controls becomes a `Filter` through
-`build_filter`, shared by the streaming UI handler and the `/stylize` API endpoint.
+Hugging Face Space entry point. Layout and callbacks only: every painting goes through the
+one module-level `painter` (this process's `Stylizer`, or a Ray cluster's workers), and
+every set of controls becomes a `Filter` through `build_filter`, shared by the streaming UI
+handler and the `/stylize` API endpoint. Instant paintings are always made here.
 
 Environment:
   STYLIZER_MAX_SIZE            largest output long side in px (default 1024)
   STYLIZER_MAX_UPLOAD_PIXELS   largest accepted photo or painting (default 40 MP)
   STYLIZER_MAX_UPLOAD_MB       largest upload in MB (default 50)
-  STYLIZER_CONCURRENCY         stylizations run at once; others wait in line (default 1)
+  STYLIZER_CONCURRENCY         stylizations run at once; others wait in line (default 1, or
+                               the number of Ray workers)
+  STYLIZER_RAY_ADDRESS         paint on this Ray cluster (auto, or HOST:PORT) instead of here
+  STYLIZER_RAY_WORKERS         workers to start there (default: one per GPU, else per 2 cores)
   STYLIZER_QUEUE_SIZE          longest line before new requests are turned away (default 32)
   STYLIZER_WARM                0 skips precomputing the presets' style targets at start
   STYLIZER_DAEMON_CONFIG       a daemon.yaml: also run the watch-folder daemon in this process,
@@ -45,6 +49,8 @@ from stylizer import (
     ratio_from_strength,
 )
 from stylizer import images
+from stylizer.cluster import RaySettings
+from stylizer.pool import make_painter
 from stylizer.quality import for_quality
 from stylizer.transfer import plan_scales
 from stylizer.vgg import STYLE_LAYERS
@@ -57,7 +63,8 @@ WORKING_SIDE = 2 * MAX_SIZE  # uploads are scaled down to this long side as they
 DEFAULT_SIZE = min(512, MAX_SIZE)
 MAX_UPLOAD_PIXELS = int(float(os.environ.get("STYLIZER_MAX_UPLOAD_PIXELS", 40_000_000)))
 MAX_UPLOAD_MB = int(os.environ.get("STYLIZER_MAX_UPLOAD_MB", 50))
-CONCURRENCY = int(os.environ.get("STYLIZER_CONCURRENCY", 1))
+RAY_ADDRESS = os.environ.get("STYLIZER_RAY_ADDRESS") or None
+RAY_WORKERS = int(os.environ["STYLIZER_RAY_WORKERS"]) if os.environ.get("STYLIZER_RAY_WORKERS") else None
 QUEUE_SIZE = int(os.environ.get("STYLIZER_QUEUE_SIZE", 32))
 PREVIEW_EVERY = 10  # iterations between live previews
 # Results are downloadable this long; older ones are deleted (here and from Gradio's cache),
@@ -102,6 +109,8 @@ except ImportError:
 # -- the shared core ---------------------------------------------------------------------
 
 stylizer = Stylizer()
+painter = make_painter(RaySettings(RAY_ADDRESS, RAY_WORKERS) if RAY_ADDRESS else None, stylizer=stylizer)
+CONCURRENCY = int(os.environ.get("STYLIZER_CONCURRENCY", painter.capacity))
 registry = load_presets()
 PRESET_IDS = list(registry.presets)
 if DEFAULT_PRESET not in registry.presets:
@@ -170,7 +179,7 @@ if ZERO_GPU:
     # Build the network here, in the main thread: its weights are faked onto CUDA and copied
     # into every GPU worker. A warm-up thread would touch CUDA outside the main thread.
     stylizer.network(DEFAULT_FILTER)
-elif os.environ.get("STYLIZER_WARM", "1") != "0":
+elif os.environ.get("STYLIZER_WARM", "1") != "0" and not RAY_ADDRESS:  # workers keep their own
     _warm_thread = threading.Thread(target=_warm, name="warm-presets", daemon=True)
     _warm_thread.start()
     atexit.register(_stop_warming, _warm_thread)
@@ -198,7 +207,7 @@ def stylize_stream(photo, flt: Filter, run_id: str) -> Iterator[Progress | Resul
 
     def work() -> None:
         try:
-            result = stylizer.stylize(photo, flt, on_progress=events.put, cancel=cancel, preview_every=PREVIEW_EVERY)
+            result = painter.paint(photo, flt, on_progress=events.put, cancel=cancel.is_set, preview_every=PREVIEW_EVERY)
             events.put(result)
         except BaseException as exc:  # handed to the caller's thread
             events.put(exc)
@@ -494,7 +503,7 @@ def _updates(stream, photo, flt: Filter, content):
         stats = item.stats
         done = (
             f"Done in **{stats.seconds:.1f} s** · {stats.iterations} iterations · "
-            f"{item.image.width}×{item.image.height} px · {stylizer.description}"
+            f"{item.image.width}×{item.image.height} px · {painter.description}"
         )
         before = images.fit(photo, max(item.image.size))
         yield item.image, done, gr.DownloadButton(value=path, visible=True), (before, item.image)
@@ -745,7 +754,7 @@ if __name__ == "__main__":
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s")
         daemon_config = Path(os.environ["STYLIZER_DAEMON_CONFIG"]).resolve()
-        watch_service = WatchService(lambda: read_config(daemon_config), stylizer=stylizer)
+        watch_service = WatchService(lambda: read_config(daemon_config), painter=painter)
         watch_service.start()
     try:
         demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE).launch(

@@ -2,12 +2,14 @@
 
     python -m daemon INBOX --out OUTBOX          # zero-config: INBOX/<preset-id>/ -> OUTBOX/<preset-id>/
     python -m daemon --config daemon.yaml        # rules, formats, sizes, several folders
+    python -m daemon INBOX --out OUTBOX --ray auto   # paint on the Ray cluster of this machine
     python -m daemon status --out OUTBOX         # what it is doing (or --config daemon.yaml)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
@@ -25,6 +27,7 @@ from .config import (
     ORIGINALS,
     Rule,
     output_of_broken_config,
+    ray_settings,
     read_config,
     state_dir_for,
     zero_config,
@@ -65,9 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _config_source(args: argparse.Namespace):
     """A function that (re)reads the configuration: the YAML file, or the command line's."""
+    ray = ray_settings({"address": args.ray, "workers": args.workers or "auto"}) if args.ray else None
     if args.config is not None:
         path = args.config.resolve()
-        return lambda: read_config(path)
+        if ray is None:
+            return lambda: read_config(path)
+        return lambda: dataclasses.replace(read_config(path), ray=ray)  # the flag wins over the file
     defaults = Rule(
         presets=(), format=args.format, jpeg_quality=args.jpeg_quality, size=args.size, quality=args.quality
     )
@@ -77,6 +83,7 @@ def _config_source(args: argparse.Namespace):
         precision=args.precision,
         settle_seconds=args.settle,
         defaults=defaults,
+        ray=ray,
     )
     return lambda: zero_config(args.inbox, args.out, tuple(args.presets), **settings)
 
@@ -100,6 +107,9 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", type=int, help="long side of the outputs (default: each preset's)")
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.add_argument("--ray", metavar="ADDRESS",
+                        help="paint on a Ray cluster: auto (the one this machine belongs to) or HOST:PORT")
+    parser.add_argument("--workers", type=int, metavar="N", help="with --ray: workers to start (default: one per GPU)")
     parser.add_argument("--settle", type=float, default=DEFAULT_SETTLE_SECONDS, metavar="SECONDS",
                         help="how long a file must stay unchanged before it is read")
     return parser
@@ -113,6 +123,13 @@ def _parse_run(argv: Sequence[str]) -> argparse.Namespace:
             parser.error("give either --config or INBOX --out OUTBOX, not both")
     elif args.inbox is None or args.out is None:
         parser.error("give INBOX --out OUTBOX (or --config daemon.yaml)")
+    if args.workers is not None and not args.ray:
+        parser.error("--workers needs --ray ADDRESS")
+    if args.ray:
+        try:
+            ray_settings({"address": args.ray, "workers": args.workers or "auto"})
+        except StylizerError as exc:
+            parser.error(str(exc).removeprefix("ray: ").replace("workers:", "--workers:"))
     return args
 
 

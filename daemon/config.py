@@ -19,6 +19,7 @@ from stylizer import yamlfields as fields
 from stylizer.devices import DEVICES, PRECISIONS
 from stylizer.errors import FilterError, StylizerError
 from stylizer.images import SAVE_FORMATS
+from stylizer.cluster import RaySettings
 from stylizer.presets import PresetRegistry
 from stylizer.quality import QUALITIES
 
@@ -33,8 +34,9 @@ DEFAULT_SETTLE_SECONDS = 2.0
 
 TOP_FIELDS = (
     "watch", "output", "presets", "originals", "preset_folders", "rules",
-    "format", "quality", "jpeg_quality", "size", "device", "precision", "settle_seconds",
+    "format", "quality", "jpeg_quality", "size", "device", "precision", "settle_seconds", "ray",
 )
+RAY_FIELDS = ("address", "workers", "cpus_per_worker")
 RULE_FIELDS = ("folder", "glob", "presets", "format", "quality", "jpeg_quality", "size")
 
 
@@ -91,6 +93,7 @@ class DaemonConfig:
     source: Path | None = None  # the YAML file, when there is one
     preset_folders: bool = True
     defaults: Rule = field(default_factory=lambda: Rule(presets=()))
+    ray: RaySettings | None = None  # paint on a Ray cluster's workers; None: in this process
 
     def match(self, relative: PurePosixPath) -> tuple[Rule, PurePosixPath] | None:
         """The first rule that applies to a file (explicit rules before preset folders)."""
@@ -205,7 +208,32 @@ def _config_from(path: Path, data: dict) -> DaemonConfig:
         source=path,
         preset_folders=fields.boolean("preset_folders", data.get("preset_folders", True)),
         defaults=defaults,
+        ray=ray_settings(data["ray"]) if data.get("ray") is not None else None,
     )
+
+
+def ray_settings(data: object) -> RaySettings:
+    """`ray: {address: auto | HOST:6379 | ray://HOST:10001, workers: N, cpus_per_worker: N}`."""
+    if isinstance(data, str):
+        data = {"address": data}
+    try:
+        data = fields.mapping("the map", data, RAY_FIELDS)
+        if "address" not in data:
+            raise FilterError("address: missing; give 'auto' (the cluster this machine belongs to) or HOST:PORT")
+        address = fields.text("address", data["address"]).strip()
+        workers = data.get("workers", "auto")
+        if workers != "auto":
+            workers = fields.integer("workers", workers)
+            if not 1 <= workers <= 1024:
+                raise FilterError(f"workers: expected 1 to 1024 (or auto), got {workers}")
+        cpus = data.get("cpus_per_worker")
+        if cpus is not None:
+            cpus = fields.number("cpus_per_worker", cpus)
+            if not 0 < cpus <= 1024:
+                raise FilterError(f"cpus_per_worker: expected a number above 0, got {cpus}")
+    except FilterError as exc:
+        raise FilterError(f"ray: {exc}") from None
+    return RaySettings(address, None if workers == "auto" else workers, cpus)
 
 
 def _rule(number: int, entry: object) -> Rule:

@@ -1,9 +1,12 @@
-"""The running daemon: watchers, one worker thread, hot reload and the status file.
+"""The running daemon: watchers, worker threads, hot reload and the status file.
 
-One worker thread paints one file at a time: two stylizations at once on a CPU only slow
-each other down, and on a GPU the shared `Stylizer` runs one job at a time anyway. That is
-also what lets the app and the daemon share a process and a GPU: pass the app's
-`Stylizer` in and both queue on its lock.
+One worker thread per painting the painter can run at once. In-process that is one:
+two stylizations at once on a CPU only slow each other down, and on a GPU the shared
+`Stylizer` runs one job at a time anyway. That is also what lets the app and the daemon
+share a process and a GPU: pass the app's painter in and both queue on its lock. On a Ray
+cluster (`ray:` in daemon.yaml) it is one thread per worker; the threads still write the
+journal and the output folder one at a time (`books`), so the daemon stays their only
+writer and every promise of journal.py holds as with one thread.
 
 A job that fails for a reason that is not the photo's (a full output disk, out of memory,
 a bug) leaves the photo in the inbox and is tried again after a delay that doubles each
@@ -23,8 +26,8 @@ from pathlib import Path
 
 from watchdog.observers import Observer
 
-from stylizer.engine import Stylizer
 from stylizer.errors import Cancelled, StylizerError
+from stylizer.pool import Painter, make_painter
 from stylizer.presets import PRESET_SUFFIXES, PresetRegistry, load_presets, preset_folders
 
 from .config import RESERVED_DIRS, DaemonConfig, resolve
@@ -49,19 +52,23 @@ ConfigSource = Callable[[], DaemonConfig]
 class WatchService:
     """Start with `start()`, stop with `stop()`; `source` is re-read whenever settings change."""
 
-    def __init__(self, source: ConfigSource, stylizer: Stylizer | None = None) -> None:
+    def __init__(self, source: ConfigSource, painter: Painter | None = None) -> None:
         self._source = source
         self._settings = self._load(previous=None)  # a bad config fails here, before anything starts
         config = self._settings.config
-        self.stylizer = stylizer or Stylizer(config.device, config.precision)
+        # The cluster (or the device) is chosen once: a reload that changes `ray:` applies at restart.
+        self._owns_painter = painter is None
+        self.painter = painter or make_painter(config.ray, config.device, config.precision)
         self._stop = threading.Event()
         self._settler = Settler(config.settle_seconds)
         self._observer = Observer()
         self._inbox_watches: dict[Path, object] = {}
         self._settings_watches: dict[Path, object] = {}
         self._settings_handler = ChangeHandler(self._is_settings_file, self.reload)
-        self._busy = False
-        self._thread: threading.Thread | None = None
+        self._busy = 0  # worker threads with a job
+        self._in_hand: set[Path] = set()  # photos a worker thread has taken and not yet finished
+        self._books = threading.Lock()  # held while a job reads or writes the journal and outputs
+        self._threads: list[threading.Thread] = []
         self._attempts: dict[Path, int] = {}  # failed tries of photos waiting to be retried
         self._disk_full = False
         self.largest_output = 0  # bytes, of the largest painting written (for the free-space check)
@@ -81,12 +88,14 @@ class WatchService:
         self._prepare_folders(config)
         self._observer.start()
         self._schedule(config)
-        self._thread = threading.Thread(target=self._work, name="daemon-worker", daemon=True)
-        self._thread.start()
+        for slot in range(self.painter.capacity):
+            thread = threading.Thread(target=self._work, args=(slot,), name=f"daemon-worker-{slot + 1}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
         self.scan()
         self.status.update(state="watching", broken_presets=_problems(self._settings.registry))
         watched = ", ".join(str(w) for w in config.watch)
-        log.info("watching %s -> %s on %s (%d rules)", watched, config.output, self.stylizer.description, len(config.rules))
+        log.info("watching %s -> %s on %s (%d rules)", watched, config.output, self.painter.description, len(config.rules))
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop promptly: a running job is cancelled and redone at the next start."""
@@ -94,13 +103,17 @@ class WatchService:
         self._settler.wake()
         self._settings_handler.cancel()
         self._observer.stop()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._observer.join(timeout)
         if self.status is not None:
-            self.status.update(state="stopped", running=None)
+            self.status.update(state="stopped")
         if self.journal is not None:
-            self.journal.close()
+            with self._books:
+                self.journal.close()
+        if self._owns_painter:
+            self.painter.close()
         log.info("stopped")
 
     def wait_idle(self, timeout: float) -> bool:
@@ -237,22 +250,37 @@ class WatchService:
 
     # -- the worker thread -------------------------------------------------------------------
 
-    def _work(self) -> None:
+    def _work(self, slot: int) -> None:
         while not self._stop.is_set():
             path = self._settler.next_ready(self._stop.is_set)
             if path is None:
                 break
-            settings = self._settings
-            watch = self._watch_of(path)
-            if watch is None or not self.wanted(path):
-                continue
-            relative = path.relative_to(watch)
-            self._busy = True
+            with self._books:
+                if path in self._in_hand:  # changed again while another thread paints it: after that
+                    self._settler.touch(path, delay=self._settler.settle_seconds)
+                    continue
+                self._in_hand.add(path)
+                self._busy += 1
+            try:
+                self._job(slot, path)
+            finally:
+                with self._books:
+                    self._in_hand.discard(path)
+                    self._busy -= 1
+                self.status.job_ended(slot)
+
+    def _job(self, slot: int, path: Path) -> None:
+        settings = self._settings
+        watch = self._watch_of(path)
+        if watch is None or not self.wanted(path):
+            return
+        relative = path.relative_to(watch)
+        with self._books:
             try:
                 self._switch_output(settings.config)
                 if self._disk_full and not self._room_again():
                     raise RetryLater("output disk full", disk_full=True)
-                worker = Worker(self.stylizer, self.journal, self.status)
+                worker = Worker(self.painter, self.journal, self.status, self._books, slot)
                 try:
                     worker.process(watch, path, settings, self._stop.is_set)
                 finally:
@@ -267,9 +295,6 @@ class WatchService:
             else:
                 if self._attempts.pop(path, None) is not None:
                     self.status.update(retrying=self._waiting_to_retry())
-            finally:
-                self._busy = False
-                self.status.update(running=None)
 
     def _retry_later(self, path: Path, relative: Path, reason: str, disk_full: bool) -> None:
         """Keep the photo where it is and offer it again after a doubling delay."""

@@ -31,6 +31,7 @@ class StatusBoard:
         self._queued = queued
         self._lock = threading.Lock()
         self._written = 0.0
+        self._jobs: dict[int, dict] = {}  # worker slot -> its job, mirrored to "running"
         previous = read_status(state_dir) or {}
         self._data: dict = {
             "pid": os.getpid(),
@@ -43,7 +44,7 @@ class StatusBoard:
             "done_total": _count(previous.get("done_total")),
             "failed_total": _count(previous.get("failed_total")),
             "retrying": 0,
-            "running": None,
+            "running": [],  # the jobs painting now, one per worker
             "last_error": None,
             "last_problem": None,
             "broken_presets": [],
@@ -60,14 +61,31 @@ class StatusBoard:
         with self._lock:
             self._data[outcome] += 1
             self._data[f"{outcome}_total"] += 1
-            self._data["running"] = None
             self._write()
+
+    def job_started(self, slot: int, job: dict) -> None:
+        with self._lock:
+            self._jobs[slot] = {**job, "since": time.strftime("%H:%M:%S")}
+            self._write()
+
+    def job_progress(self, slot: int, fraction: float) -> None:
+        with self._lock:
+            if slot in self._jobs:
+                self._jobs[slot]["progress"] = f"{fraction:.0%}"
+            if time.monotonic() - self._written >= PROGRESS_INTERVAL:
+                self._write()
+
+    def job_ended(self, slot: int) -> None:
+        with self._lock:
+            if self._jobs.pop(slot, None) is not None:
+                self._write()
 
     def snapshot(self) -> dict:
         with self._lock:
             return dict(self._data)
 
     def _write(self) -> None:
+        self._data["running"] = [self._jobs[slot] for slot in sorted(self._jobs)]
         self._data["updated"] = _now()
         self._data["queued"] = self._queued()
         self._written = time.monotonic()
@@ -97,9 +115,9 @@ def describe(status: dict | None, state_dir: Path) -> str:
     ]
     if status.get("retrying"):
         lines.append(f"waiting to retry: {status['retrying']} (last problem: {status.get('last_problem')})")
-    running = status.get("running")
-    if running and alive:
-        lines.append(f"running: {running.get('file')} [{running.get('preset')}] {running.get('progress', '')}".rstrip())
+    running = status.get("running") or []
+    for job in running if alive and isinstance(running, list) else ():
+        lines.append(f"running: {job.get('file')} [{job.get('preset')}] {job.get('progress', '')}".rstrip())
     if status.get("last_error"):
         lines.append(f"last error: {status['last_error']}")
     for problem in status.get("broken_presets") or ():

@@ -17,14 +17,15 @@ import hashlib
 import logging
 import os
 import stat as stat_module
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from stylizer import images
-from stylizer.engine import Stylizer
 from stylizer.errors import Cancelled, ImageError
+from stylizer.pool import Painter, WorkerFailed
 from stylizer.presets import PresetRegistry
 from stylizer.transfer import Progress
 
@@ -69,10 +70,16 @@ class RetryLater(Exception):
 
 
 class Worker:
-    def __init__(self, stylizer: Stylizer, journal: Journal, status: StatusBoard) -> None:
-        self.stylizer = stylizer
+    """One job. `books` is held by the caller for the whole job except the painting itself:
+    the journal, the names and the output folder are touched by one job at a time, while
+    the long part, the painting, runs beside the other jobs' (one per worker of the pool)."""
+
+    def __init__(self, painter: Painter, journal: Journal, status: StatusBoard, books: threading.Lock, slot: int) -> None:
+        self.painter = painter
         self.journal = journal
         self.status = status
+        self.books = books
+        self.slot = slot
         self.largest_output = 0  # bytes of the largest painting this job encoded, written or not
 
     def process(self, watch: Path, path: Path, settings: Settings, stopping: Callable[[], bool]) -> None:
@@ -102,6 +109,8 @@ class Worker:
                 self.journal.retire(key)
                 log.info("moved    %s -> %s", relative, moved)
         except InputFailed as exc:
+            self._fail(watch, path, relative, key, str(exc))
+        except WorkerFailed as exc:  # it took down several workers in turn: the photo's own fault
             self._fail(watch, path, relative, key, str(exc))
         except OSError as exc:
             if is_disk_full(exc):
@@ -176,18 +185,20 @@ class Worker:
         preset = settings.registry.get(preset_id)
         filter = preset.filter if rule.size is None else preset.filter.replace(size=rule.size)
         started = time.monotonic()
-        running = {"file": relative.as_posix(), "preset": preset_id, "since": time.strftime("%H:%M:%S")}
-        self.status.update(running=running)
+        self.status.job_started(self.slot, {"file": relative.as_posix(), "preset": preset_id})
 
         def report(progress: Progress) -> None:
-            self.status.update(throttle=True, running={**running, "progress": f"{progress.fraction:.0%}"})
+            self.status.job_progress(self.slot, progress.fraction)
 
+        self.books.release()
         try:
-            result = self.stylizer.paint(photo, filter, rule.quality, on_progress=report, cancel=stopping)
-        except Cancelled:
+            result = self.painter.paint(photo, filter, rule.quality, on_progress=report, cancel=stopping)
+        except (Cancelled, WorkerFailed):
             raise
         except Exception as exc:  # out of memory, diverged, a missing painting: not the photo's fault
             raise RetryLater(f"painting with '{preset_id}' failed: {exc}") from exc
+        finally:
+            self.books.acquire()
         wanted = folder / (out_relative.stem + rule.output_suffix(out_relative.suffix))
         metadata = {**result.metadata(), "source": relative.as_posix()}
         data = images.encode(result.image, images.output_format(wanted), metadata, quality=rule.jpeg_quality)

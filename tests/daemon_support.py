@@ -13,6 +13,7 @@ from daemon.config import zero_config
 from daemon.files import TEMP_PREFIX
 from daemon.service import WatchService
 from stylizer import Stylizer
+from stylizer.pool import LocalPainter
 
 SETTLE = 0.3
 
@@ -30,7 +31,7 @@ def make_presets(folder: Path, iterations: int = 4) -> Path:
 
 @contextmanager
 def running(source: Callable, stylizer: Stylizer) -> Iterator[WatchService]:
-    service = WatchService(source, stylizer)
+    service = WatchService(source, LocalPainter(stylizer))
     service.start()
     try:
         yield service

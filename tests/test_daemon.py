@@ -224,7 +224,7 @@ def test_a_crash_at_any_step_of_writing_leaves_exactly_one_output(tmp_path, styl
     shutil.copy(PHOTO, inbox / "tiny" / "photo.jpg")
     monkeypatch.setattr(worker, "publish", crashing_publish)
     with zero(tmp_path, stylizer) as service:
-        wait_for(lambda: not service._thread.is_alive(), message="the worker to die")
+        wait_for(lambda: not service._threads[0].is_alive(), message="the worker to die")
     monkeypatch.setattr(worker, "publish", REAL_PUBLISH)
     with zero(tmp_path, stylizer) as service:
         settle(service)

@@ -135,7 +135,7 @@ def test_a_kill_between_the_two_steps_of_moving_an_original_leaves_one_copy(tmp_
 
     monkeypatch.setattr(files.os, "link", link_then_die)
     with zero(tmp_path, stylizer, originals="move") as service:
-        wait_for(lambda: not service._thread.is_alive(), message="the worker to die")
+        wait_for(lambda: not service._threads[0].is_alive(), message="the worker to die")
     monkeypatch.setattr(files.os, "link", real_link)
     assert (inbox / "tiny" / "one.jpg").exists() and (inbox / "processed" / "tiny" / "one.jpg").exists()
     with zero(tmp_path, stylizer, originals="move") as service:
@@ -163,7 +163,7 @@ def test_a_stranger_at_a_claimed_name_is_never_adopted(tmp_path, stylizer, monke
 
     monkeypatch.setattr(worker, "publish", die)  # killed after the claim, before the link
     with zero(tmp_path, stylizer) as service:
-        wait_for(lambda: not service._thread.is_alive(), message="the worker to die")
+        wait_for(lambda: not service._threads[0].is_alive(), message="the worker to die")
     monkeypatch.undo()
     stranger = out / "tiny" / "photo.jpg"
     stranger.write_bytes(b"someone copied this here while the daemon was down")
@@ -248,7 +248,7 @@ def test_a_name_that_is_not_utf8_is_painted_and_reported(tmp_path, stylizer):
         settle(service)
         snapshot = service.status.snapshot()
         assert snapshot["done"] == 1 and snapshot["failed"] == 1
-        assert service._thread.is_alive()
+        assert service._threads[0].is_alive()
     assert (out / "tiny" / latin1).exists()
     assert read_status(state_dir_for(out))["done_total"] == 1, "status.json is still written"
     note = next((inbox / "failed" / "tiny").glob("*.error.txt")).read_text()

@@ -1,0 +1,323 @@
+"""Who paints: this process's `Stylizer`, or a pool of Ray actors that each own one.
+
+The app and the daemon hand every painting to a `Painter` and never know which kind they
+have. `LocalPainter` is the default and needs nothing beyond the core. `RayPainter` sends
+each painting to one of N actors on a Ray cluster (one per GPU, or one per few CPU cores)
+and streams its progress back, live previews included.
+
+What crosses to a worker is pixels and numbers only: the photo, the filter with its
+paintings as pixels (a worker node has no presets folder), the quality. The worker returns
+the painted image; it never sees a path, so the process that asked is the only one that
+writes files. Ray's own fault tolerance restarts a worker that dies (`max_restarts`); the
+job it was painting is tried again here, on another worker where there is one, up to
+`MAX_ATTEMPTS` times, because only this side knows whether the job is still wanted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import logging
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from . import images
+from .cluster import CPUS_PER_WORKER, RaySettings
+from .engine import Result, Stylizer
+from .errors import Cancelled, StylizerError
+from .filter import Filter, StyleImage
+from .quality import for_quality
+from .transfer import CancelCheck, Progress, ProgressCallback
+
+log = logging.getLogger("stylizer.pool")
+
+MAX_ATTEMPTS = 3  # workers a job may take down before it counts as the job's own fault
+START_TIMEOUT_S = 120.0  # for the workers to load the network; longer means they do not fit
+POLL_S = 0.2  # how often a waiting painting looks at its cancel flag
+CONTROL = "control"  # the actors' concurrency group for cancel and info, beside a painting
+
+
+class Painter(Protocol):
+    """The one interface both front ends paint through."""
+
+    capacity: int  # paintings that can run at once; the app's and the daemon's concurrency
+    description: str
+
+    def paint(
+        self,
+        content: images.ImageSource,
+        filter: Filter,
+        quality: str = "normal",
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelCheck | None = None,
+        preview_every: int = 0,
+    ) -> Result: ...
+
+    def close(self) -> None: ...
+
+
+class WorkerFailed(StylizerError):
+    """A painting took down `MAX_ATTEMPTS` workers in turn: something in the job itself kills
+    them (a photo that exhausts a worker's memory, say), so it is not tried forever."""
+
+
+class LocalPainter:
+    """This process's `Stylizer`: one painting at a time, the single-machine default."""
+
+    capacity = 1
+
+    def __init__(self, stylizer: Stylizer) -> None:
+        self.stylizer = stylizer
+
+    @property
+    def description(self) -> str:
+        return self.stylizer.description
+
+    def paint(self, content, filter, quality="normal", on_progress=None, cancel=None, preview_every=0) -> Result:
+        return self.stylizer.paint(content, filter, quality, on_progress, cancel, preview_every)
+
+    def close(self) -> None:
+        pass
+
+
+@functools.cache
+def code_version() -> str:
+    """A fingerprint of the core's source: a job painted by other code is another job."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def portable(filter: Filter) -> Filter:
+    """The filter with every painting as pixels, so a worker on another machine can use it."""
+    styles = tuple(
+        s if isinstance(s.source, images.Image.Image) else StyleImage(images.load(s.source), s.weight, s.scale)
+        for s in filter.styles
+    )
+    return filter.replace(styles=styles)
+
+
+def job_id(photo: images.Image.Image, filter: Filter, quality: str) -> str:
+    """Names a painting by what it is made of: the photo's pixels, the filter (its paintings
+    by their pixels), the quality and the code. The same job asked twice is the same job."""
+    fields = {f.name: getattr(filter, f.name) for f in dataclasses.fields(filter) if f.name != "styles"}
+    styles = [(s.identity, s.weight, s.scale) for s in portable(filter).styles]
+    text = repr((images.digest(photo), sorted(fields.items()), styles, quality, code_version()))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+class PaintWorker:
+    """One Ray actor's state: a `Stylizer` on the node's device, painting one job at a time.
+
+    `paint` is a generator, so Ray streams each `Progress` back as it happens; `cancel`
+    runs in its own concurrency group, beside a painting in progress.
+    """
+
+    def __init__(self, device: str, precision: str) -> None:
+        self.stylizer = Stylizer(device, precision)
+        self._cancel_flags: dict[str, threading.Event] = {}
+        self.jobs = 0
+
+    def info(self) -> dict:
+        painting = next(iter(self._cancel_flags), None)
+        return {"pid": os.getpid(), "jobs": self.jobs, "painting": painting, "description": self.stylizer.description}
+
+    def cancel(self, job: str) -> None:
+        flag = self._cancel_flags.get(job)
+        if flag is not None:
+            flag.set()
+
+    def paint(self, job: str, photo, filter: Filter, quality: str, preview_every: int) -> Iterator:
+        self.jobs += 1
+        flag = self._cancel_flags.setdefault(job, threading.Event())
+        events: queue.Queue = queue.Queue()
+
+        def work() -> None:
+            try:
+                result = self.stylizer.paint(photo, filter, quality, events.put, flag.is_set, preview_every)
+                events.put((result.image, result.stats))
+            except BaseException as exc:  # raised again in the generator, so Ray returns it
+                events.put(exc)
+
+        thread = threading.Thread(target=work, name=f"paint-{job}", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = events.get()
+                if isinstance(item, Cancelled):
+                    return  # the caller asked for it and has stopped listening
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if isinstance(item, tuple):
+                    return
+        finally:
+            flag.set()
+            thread.join()
+            self._cancel_flags.pop(job, None)
+
+
+class RayPainter:
+    """Paintings on a Ray cluster's workers; `paint` blocks its caller until one is free.
+
+    Token authentication stays on: when `RAY_AUTH_MODE` is not set, this process asks for
+    "token", so connecting without the cluster's token fails instead of going in unchecked.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        workers: int | None = None,
+        cpus_per_worker: float | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+    ) -> None:
+        # Before Ray is imported: it reads the mode once, at import.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        try:
+            import ray
+        except ImportError:
+            raise StylizerError(
+                "painting on a Ray cluster needs Ray: pip install -r requirements-ray.txt"
+            ) from None
+        self._ray = ray
+        try:
+            # The core travels with the job, so every worker runs exactly this code.
+            ray.init(
+                address=address, namespace="stylizer", logging_level=logging.WARNING, log_to_driver=False,
+                runtime_env={"py_modules": [str(Path(__file__).parent)]},
+            )
+        except Exception as exc:  # connection refused, wrong or missing token, bad address
+            raise StylizerError(
+                f"cannot join the Ray cluster at {address}: {exc}. Is it running? A cluster with token "
+                "authentication also needs its token on this machine (~/.ray/auth_token, or RAY_AUTH_TOKEN_PATH)"
+            ) from None
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        cpus = cpus_per_worker or (1 if gpus else CPUS_PER_WORKER)
+        count = workers or (gpus or max(1, int(resources.get("CPU", 1) // cpus)))
+        actor = ray.remote(
+            num_cpus=cpus, num_gpus=1 if gpus else 0,
+            max_restarts=-1, max_task_retries=0,  # restarted by Ray; the job is retried here
+            concurrency_groups={CONTROL: 1},
+        )(PaintWorker)
+        self._actor_class = actor
+        self._workers = [actor.remote(device, precision) for _ in range(count)]
+        self._check_started(count, cpus, gpus, resources)
+        self.capacity = count
+        self.description = f"Ray cluster at {address}: {count} workers ({'1 GPU' if gpus else f'{cpus:g} CPUs'} each)"
+        self._idle: queue.Queue[int] = queue.Queue()
+        for index in range(count):
+            self._idle.put(index)
+
+    def _check_started(self, count: int, cpus: float, gpus: int, resources: dict) -> None:
+        ray = self._ray
+        pending = [w.info.options(concurrency_group=CONTROL).remote() for w in self._workers]
+        ready, waiting = ray.wait(pending, num_returns=len(pending), timeout=START_TIMEOUT_S)
+        if waiting:
+            self.close()
+            raise StylizerError(
+                f"only {len(ready)} of {count} Ray workers started within {START_TIMEOUT_S:.0f} s; each needs "
+                f"{'1 GPU' if gpus else f'{cpus:g} CPUs'} and the cluster has {resources.get('CPU', 0):g} CPUs, "
+                f"{resources.get('GPU', 0):g} GPUs: ask for fewer workers"
+            )
+        ray.get(ready)  # a worker that cannot even start (the core missing on a node) says so here
+
+    def worker_info(self) -> list[dict]:
+        """Each reachable worker's process id, job count, current job and device; a worker
+        that is being restarted is left out."""
+        found = []
+        for worker in self._workers:
+            try:
+                found.append(self._ray.get(worker.info.options(concurrency_group=CONTROL).remote(), timeout=30))
+            except (self._ray.exceptions.RayActorError, self._ray.exceptions.GetTimeoutError):
+                continue
+        return found
+
+    def paint(self, content, filter, quality="normal", on_progress=None, cancel=None, preview_every=0) -> Result:
+        photo = images.load(content)
+        shipped = portable(filter)
+        job = job_id(photo, shipped, quality)
+        failures: list[str] = []
+        avoid = None
+        while len(failures) < MAX_ATTEMPTS:
+            index = self._take(cancel, avoid)
+            try:
+                image, stats = self._run(index, job, photo, shipped, quality, on_progress, cancel, preview_every)
+                return Result(image=image, stats=stats, filter=for_quality(filter, quality))
+            except self._ray.exceptions.RayActorError as exc:
+                failures.append(f"worker {index + 1}: {type(exc).__name__}")
+                log.warning("job %s: worker %d died (%s); trying again", job, index + 1, type(exc).__name__)
+                avoid = index
+            finally:
+                self._idle.put(index)
+        raise WorkerFailed(f"the painting stopped {MAX_ATTEMPTS} workers in turn ({'; '.join(failures)})")
+
+    def _take(self, cancel: CancelCheck | None, avoid: int | None) -> int:
+        """An idle worker, preferring one other than `avoid` (the one that just died)."""
+        while True:
+            if cancel is not None and cancel():
+                raise Cancelled()
+            try:
+                index = self._idle.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
+            if index == avoid and self.capacity > 1 and not self._idle.empty():
+                self._idle.put(index)
+                continue
+            return index
+
+    def _run(self, index, job, photo, shipped, quality, on_progress, cancel, preview_every) -> tuple:
+        ray = self._ray
+        worker = self._workers[index]
+        stream = worker.paint.remote(job, photo, shipped, quality, preview_every)
+        finished = False
+        try:
+            while True:
+                ready, _ = ray.wait([stream], timeout=POLL_S)
+                if cancel is not None and cancel():
+                    raise Cancelled()
+                if not ready:
+                    continue
+                try:
+                    item = ray.get(next(stream))
+                except StopIteration:
+                    raise StylizerError("a Ray worker ended a painting without a result") from None
+                except ray.exceptions.RayTaskError as exc:
+                    raise exc.cause from None  # the painting's own error, as if painted here
+                if isinstance(item, Progress):
+                    if on_progress is not None:
+                        on_progress(item)
+                    continue
+                finished = True
+                image, stats = item
+                return image, stats
+        finally:
+            if not finished:
+                worker.cancel.options(concurrency_group=CONTROL).remote(job)  # cancelled, or the caller failed: free the worker
+
+    def close(self) -> None:
+        """Stop the workers and leave the cluster (which goes on running for others)."""
+        for worker in self._workers:
+            self._ray.kill(worker)
+        self._workers = []
+        self._ray.shutdown()
+
+
+def make_painter(
+    ray: RaySettings | None, device: str = "auto", precision: str = "auto", stylizer: Stylizer | None = None
+) -> Painter:
+    """The painter a front end asked for: Ray's workers when given a cluster, else this
+    process's `stylizer` (a new one on `device` when none is given)."""
+    if ray is not None:
+        return RayPainter(ray.address, ray.workers, ray.cpus_per_worker, device, precision)
+    return LocalPainter(stylizer or Stylizer(device, precision))
+
+
+__all__ = ["LocalPainter", "Painter", "RayPainter", "RaySettings", "WorkerFailed", "job_id", "make_painter", "portable"]

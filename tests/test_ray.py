@@ -1,0 +1,272 @@
+"""Painting on a real Ray cluster: a head started with `ray start`, two workers, kill -9.
+
+The cluster listens on 127.0.0.1 only and requires its own token, as in production.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pickle
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import PHOTO, ROOT
+from daemon.config import zero_config
+from daemon.service import WatchService
+from daemon_support import SETTLE, make_presets, outputs, wait_for
+from stylizer import Filter, images
+from stylizer.cluster import RaySettings
+from stylizer.pool import LocalPainter, job_id, portable
+
+from stylizer.pool import RayPainter
+
+# Not imported here: Ray reads RAY_AUTH_MODE once, at import, and the cluster fixture sets it.
+if importlib.util.find_spec("ray") is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("Ray is not installed; CI installs requirements-ray.txt")
+    pytest.skip("Ray is not installed (pip install -r requirements-ray.txt)", allow_module_level=True)
+
+WORKERS = 2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ray_command() -> str:
+    return shutil.which("ray") or str(Path(sys.executable).parent / "ray")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A head node on 127.0.0.1 whose token only these tests know. It offers 6 CPUs (on 2
+    real cores) so that the tests' pool (2 workers of 1 CPU) and a daemon process's pool (2
+    workers of the default 2 CPUs) fit side by side; the paintings are tiny."""
+    folder = tmp_path_factory.mktemp("ray")
+    token = folder / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+    address = f"127.0.0.1:{_free_port()}"
+    start = [_ray_command(), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", address.split(":")[1],
+             "--num-cpus", "6", "--num-gpus", "0", "--include-dashboard", "false", "--disable-usage-stats"]
+    subprocess.run(start, env={**os.environ, **auth}, check=True, capture_output=True)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in auth.items():
+            patch.setenv(name, value)
+        try:
+            yield address
+        finally:
+            subprocess.run([_ray_command(), "stop", "--force"], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def painter(cluster):
+    pool = RayPainter(cluster, workers=WORKERS, cpus_per_worker=1, device="cpu", precision="fp32")  # as `stylizer`
+    yield pool
+    pool.close()
+
+
+def _filter(iterations: int = 8, size: int = 64) -> Filter:
+    return Filter(styles=(ROOT / "presets" / "styles" / "starry_night.jpg",), size=size, iterations=iterations, scales=1)
+
+
+def _mean_difference(a, b) -> float:
+    return float(np.abs(np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32)).mean())
+
+
+def _kill_painting_worker(painter: RayPainter, timeout: float = 60.0) -> int:
+    """kill -9 the worker process that is painting right now; its pid."""
+    busy = wait_for(
+        lambda: [w for w in painter.worker_info() if w["painting"]], timeout=timeout, message="a worker to paint"
+    )
+    os.kill(busy[0]["pid"], signal.SIGKILL)
+    return busy[0]["pid"]
+
+
+def test_the_cluster_paints_what_this_process_paints_with_live_progress(painter, stylizer):
+    flt = _filter(iterations=10)
+    seen = []
+    remote = painter.paint(PHOTO, flt, on_progress=seen.append, preview_every=5)
+    local = LocalPainter(stylizer).paint(PHOTO, flt)
+    assert painter.capacity == WORKERS
+    assert [p.iteration for p in seen] == list(range(1, 11)), "every iteration's progress comes back"
+    assert sum(p.preview is not None for p in seen) >= 1, "live previews come back as images"
+    assert remote.image.size == local.image.size
+    assert remote.filter == flt, "the result names the filter as asked, paintings by their files"
+    # Same code, seed and precision; a worker has 1 thread, so sums may round differently.
+    photo = images.load(PHOTO).resize(local.image.size, images.Image.Resampling.LANCZOS)
+    assert _mean_difference(photo, local.image) > 5, "the painting changed the photo"
+    assert _mean_difference(remote.image, local.image) < 0.5, "the cluster painted something else"
+
+
+def test_a_worker_receives_pixels_and_numbers_never_a_path(tmp_path):
+    """What crosses to a worker cannot point it at the output folder, or at any file."""
+    presets = make_presets(tmp_path / "presets")
+    flt = Filter(styles=(presets / "starry.jpg",), size=48)
+    shipped = pickle.dumps((images.load(PHOTO), portable(flt)))
+    assert str(tmp_path).encode() not in shipped
+    assert b"starry.jpg" not in shipped
+    assert job_id(images.load(PHOTO), flt, "normal") == job_id(images.load(PHOTO), portable(flt), "normal")
+    assert job_id(images.load(PHOTO), flt, "normal") != job_id(images.load(PHOTO), flt, "quick")
+
+
+def test_a_cancelled_painting_frees_its_worker(painter):
+    seen = []
+    with pytest.raises(Exception) as raised:
+        painter.paint(PHOTO, _filter(iterations=400), on_progress=seen.append, cancel=lambda: len(seen) >= 2)
+    assert type(raised.value).__name__ == "Cancelled"
+    wait_for(lambda: not any(w["painting"] for w in painter.worker_info()), timeout=30, message="the worker to stop")
+
+
+def _daemon(tmp_path, painter, iterations: int = 8, **settings):
+    presets = make_presets(tmp_path / "presets", iterations=iterations)
+    source = lambda: zero_config(tmp_path / "in", tmp_path / "out", (presets,), settle_seconds=SETTLE, **settings)  # noqa: E731
+    service = WatchService(source, painter)
+    service.start()
+    return service
+
+
+def test_a_worker_killed_mid_job_leaves_exactly_one_output(tmp_path, painter):
+    service = _daemon(tmp_path, painter, iterations=300)
+    try:
+        (tmp_path / "in" / "tiny").mkdir(parents=True, exist_ok=True)
+        shutil.copy(PHOTO, tmp_path / "in" / "tiny" / "photo.jpg")
+        killed = _kill_painting_worker(painter)
+        wait_for(lambda: outputs(tmp_path / "out"), timeout=120, message="the output")
+        assert service.wait_idle(60)
+    finally:
+        service.stop()
+    assert outputs(tmp_path / "out") == ["tiny/photo.jpg"]
+    assert (tmp_path / "in" / "tiny" / "photo.jpg").exists(), "the photo is not the culprit: it stays"
+    workers = painter.worker_info()
+    assert len(workers) == WORKERS and killed not in [w["pid"] for w in workers], "Ray restarted the killed worker"
+
+
+def test_a_job_that_kills_three_workers_goes_to_failed_with_the_reason(tmp_path, painter):
+    service = _daemon(tmp_path, painter, iterations=300)
+    try:
+        (tmp_path / "in" / "tiny").mkdir(parents=True, exist_ok=True)
+        shutil.copy(PHOTO, tmp_path / "in" / "tiny" / "photo.jpg")
+        for _ in range(3):
+            _kill_painting_worker(painter)
+            time.sleep(1.0)  # let the painter see the death before looking for the next worker
+        note = tmp_path / "in" / "failed" / "tiny" / "photo.jpg.error.txt"
+        wait_for(note.exists, timeout=120, message="the failed/ note")
+    finally:
+        service.stop()
+    assert "stopped 3 workers" in note.read_text()
+    assert (tmp_path / "in" / "failed" / "tiny" / "photo.jpg").exists()
+    assert outputs(tmp_path / "out") == []
+
+
+def test_bad_input_is_turned_away_before_it_reaches_a_worker(tmp_path, painter):
+    jobs_before = sum(w["jobs"] for w in painter.worker_info())
+    service = _daemon(tmp_path, painter)
+    try:
+        (tmp_path / "in" / "tiny").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "in" / "tiny" / "notes.jpg").write_text("not a photo")
+        note = tmp_path / "in" / "failed" / "tiny" / "notes.jpg.error.txt"
+        wait_for(note.exists, timeout=30, message="the failed/ note")
+    finally:
+        service.stop()
+    assert "not an image" in note.read_text() or "cannot" in note.read_text()
+    assert sum(w["jobs"] for w in painter.worker_info()) == jobs_before, "no worker time spent on it"
+
+
+def test_nobody_without_the_token_gets_in(cluster):
+    probe = (
+        "import sys\n"
+        "from stylizer.pool import RayPainter\n"
+        "try:\n"
+        f"    RayPainter({cluster!r}, workers=1, cpus_per_worker=1)\n"
+        "except Exception as exc:\n"
+        "    print('refused:', exc)\n"
+        "    sys.exit(3)\n"
+    )
+    env = {**os.environ, "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_NUM_REDIS_GET_RETRIES": "2"}
+    env.pop("RAY_AUTH_TOKEN_PATH")
+    env.pop("RAY_AUTH_MODE")  # left to the painter, which asks for tokens by default
+    run = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "token" in run.stdout
+
+
+def test_the_daemon_killed_with_jobs_in_flight_redoes_them_exactly_once(tmp_path, cluster):
+    presets = make_presets(tmp_path / "presets", iterations=200)
+    inbox = tmp_path / "in" / "tiny"
+    inbox.mkdir(parents=True)
+    for n in range(3):
+        shutil.copy(PHOTO, inbox / f"photo-{n}.jpg")
+    command = [sys.executable, "-m", "daemon", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+               "--presets", str(presets), "--settle", "0.2", "--ray", cluster, "--workers", str(WORKERS)]
+    log = open(tmp_path / "daemon.log", "ab")
+
+    def start():
+        return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+    process = start()
+    try:
+        status = tmp_path / "out" / ".stylizer-daemon" / "status.json"
+        wait_for(lambda: status.exists() and status.read_text().count('"file"') == WORKERS,
+                 timeout=120, message="both workers painting")
+        process.kill()
+        process.wait()
+        assert outputs(tmp_path / "out") == []
+        process = start()
+        expected = [f"tiny/photo-{n}.jpg" for n in range(3)]
+        wait_for(lambda: outputs(tmp_path / "out") == expected, timeout=240, message="all three outputs")
+        time.sleep(1.0)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert outputs(tmp_path / "out") == expected, (tmp_path / "daemon.log").read_text()[-3000:]
+    assert "Ray cluster" in (tmp_path / "daemon.log").read_text()
+
+
+def test_daemon_yaml_names_the_cluster(tmp_path):
+    from daemon.config import read_config
+
+    config = tmp_path / "daemon.yaml"
+    config.write_text("watch: in\noutput: out\nray:\n  address: auto\n  workers: 3\n")
+    assert read_config(config).ray == RaySettings("auto", 3, None)
+    config.write_text("watch: in\noutput: out\nray: {workers: 3}\n")
+    with pytest.raises(Exception, match="ray: address: missing"):
+        read_config(config)
+    config.write_text("watch: in\noutput: out\nray: {address: auto, workers: 0}\n")
+    with pytest.raises(Exception, match="ray: workers: expected 1 to 1024"):
+        read_config(config)
+
+
+def test_the_app_paints_on_the_cluster_with_live_previews(cluster):
+    """STYLIZER_RAY_ADDRESS: the app's own painting path, through the cluster's workers."""
+    probe = (
+        "import app\n"
+        "from stylizer import Filter, Progress\n"
+        f"flt = Filter(styles=({str(ROOT / 'presets' / 'styles' / 'starry_night.jpg')!r},), size=64, iterations=20, scales=1)\n"
+        f"items = list(app.stylize_stream(app.load_image({str(PHOTO)!r}), flt, 'run'))\n"
+        "print('concurrency', app.CONCURRENCY)\n"
+        "print('previews', sum(isinstance(i, Progress) and i.preview is not None for i in items))\n"
+        "print('result', items[-1].image.size, items[-1].stats.iterations)\n"
+        "print('painter', app.painter.description)\n"
+    )
+    env = {**os.environ, "STYLIZER_RAY_ADDRESS": cluster, "STYLIZER_RAY_WORKERS": str(WORKERS), "STYLIZER_WARM": "0"}
+    run = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in run.stdout.splitlines() if " " in line)
+    assert lines["concurrency"] == str(WORKERS), "one painting at a time per worker"
+    assert int(lines["previews"]) >= 1, "live previews stream back from the worker"
+    assert lines["result"] == "(64, 48) 20"
+    assert lines["painter"].startswith(f"Ray cluster at {cluster}")
