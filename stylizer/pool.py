@@ -11,6 +11,8 @@ the painted image; it never sees a path, so the process that asked is the only o
 writes files. Ray's own fault tolerance restarts a worker that dies (`max_restarts`); the
 job it was painting is tried again here, on another worker where there is one, up to
 `MAX_ATTEMPTS` times, because only this side knows whether the job is still wanted.
+(`ray.util.ActorPool` would hand out idle actors too, but neither notices a dead one nor
+streams a job's progress, so the few lines of idle-worker bookkeeping are our own.)
 """
 
 from __future__ import annotations
@@ -207,7 +209,6 @@ class RayPainter:
             max_restarts=-1, max_task_retries=0,  # restarted by Ray; the job is retried here
             concurrency_groups={CONTROL: 1},
         )(PaintWorker)
-        self._actor_class = actor
         self._workers = [actor.remote(device, precision) for _ in range(count)]
         self._check_started(count, cpus, gpus, resources)
         self.capacity = count
