@@ -35,9 +35,12 @@ DEFAULT_SETTLE_SECONDS = 2.0
 TOP_FIELDS = (
     "watch", "output", "presets", "originals", "preset_folders", "rules",
     "format", "quality", "jpeg_quality", "size", "device", "precision", "settle_seconds", "ray",
+    "mask_style",
 )
 RAY_FIELDS = ("address", "workers", "cpus_per_worker")
-RULE_FIELDS = ("folder", "glob", "presets", "format", "quality", "jpeg_quality", "size")
+RULE_FIELDS = ("folder", "glob", "presets", "format", "quality", "jpeg_quality", "size", "mask_style")
+# A photo's mask lies beside it: `beach.jpg` is painted only where `beach.mask.png` is white.
+MASK_SUFFIX = ".mask.png"
 
 
 class ConfigError(StylizerError):
@@ -59,6 +62,7 @@ class Rule:
     jpeg_quality: int = DEFAULT_QUALITY
     size: int | None = None
     quality: str = "normal"  # how much painting: instant, quick, normal or high (stylizer.quality)
+    mask_style: str | None = None  # preset for the black part of a photo's mask (None: keep the photo)
 
     def relative_output(self, relative: PurePosixPath) -> PurePosixPath | None:
         """Where a file at `relative` (to its watch folder) lands below a preset's output
@@ -108,6 +112,15 @@ class DaemonConfig:
         return state_dir_for(self.output)
 
 
+def mask_path_for(photo: Path) -> Path:
+    return photo.with_name(photo.stem + MASK_SUFFIX)
+
+
+def is_mask(path: Path) -> bool:
+    """A mask is never a photo to paint: it is read with the photo beside it."""
+    return path.name.lower().endswith(MASK_SUFFIX)
+
+
 def state_dir_for(output: Path) -> Path:
     """Journal, lock and status live next to the outputs they describe (hidden from users)."""
     return output / ".stylizer-daemon"
@@ -154,12 +167,17 @@ def output_of_broken_config(path: Path) -> Path | None:
 def resolve(config: DaemonConfig, registry: PresetRegistry) -> DaemonConfig:
     """Check every rule against the loaded presets and add the preset-folder rules."""
     for rule_number, rule in enumerate(config.rules, 1):
-        for preset_id in rule.presets:
+        for preset_id in rule.presets + ((rule.mask_style,) if rule.mask_style else ()):
             try:
                 registry.get(preset_id)
             except StylizerError as exc:
                 where = f"{config.source}: " if config.source else ""
                 raise ConfigError(f"{where}rules[{rule_number}] ({rule.describe()}): {exc}") from None
+    if config.defaults.mask_style:
+        try:
+            registry.get(config.defaults.mask_style)
+        except StylizerError as exc:
+            raise ConfigError(f"{config.source or 'daemon'}: mask_style: {exc}") from None
     folder_rules = ()
     if config.preset_folders:
         base = config.defaults
@@ -281,7 +299,8 @@ def _rule_settings(where: str, data: dict, presets: tuple[str, ...]) -> Rule:
         size = fields.integer("size", size)
         if not 32 <= size <= 8192:
             raise FilterError(f"size: expected 32 to 8192 pixels (long side), got {size}")
-    return Rule(presets=presets, format=fmt, jpeg_quality=jpeg_quality, size=size, quality=quality)
+    mask_style = fields.text("mask_style", data["mask_style"]) if data.get("mask_style") is not None else None
+    return Rule(presets=presets, format=fmt, jpeg_quality=jpeg_quality, size=size, quality=quality, mask_style=mask_style)
 
 
 def _with_defaults(rule: Rule, defaults: Rule, given: dict) -> Rule:
@@ -292,6 +311,7 @@ def _with_defaults(rule: Rule, defaults: Rule, given: dict) -> Rule:
         "jpeg_quality": "jpeg_quality" in given or number_given,
         "quality": "quality" in given and not number_given,
         "size": "size" in given,
+        "mask_style": "mask_style" in given,
     }
     return dataclasses.replace(
         rule, **{name: getattr(rule if mine else defaults, name) for name, mine in own.items()}

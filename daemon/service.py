@@ -30,7 +30,7 @@ from stylizer.errors import Cancelled, StylizerError
 from stylizer.pool import Painter, make_painter
 from stylizer.presets import PRESET_SUFFIXES, PresetRegistry, load_presets, preset_folders
 
-from .config import RESERVED_DIRS, DaemonConfig, resolve
+from .config import RESERVED_DIRS, DaemonConfig, is_mask, resolve
 from .files import is_in_progress, remove_stale_temporaries
 from .journal import Journal
 from .reserve import SpaceReserve
@@ -213,7 +213,7 @@ class WatchService:
     def wanted(self, path: Path) -> bool:
         """Is this a file the daemon should look at (inside a watch folder, not ours, not in progress)?"""
         parts = self._inbox_parts(path)
-        return bool(parts) and not is_in_progress(parts[-1]) and not path.is_dir()
+        return bool(parts) and not is_in_progress(parts[-1]) and not is_mask(path) and not path.is_dir()
 
     def scan(self) -> None:
         """Offer every file already in the watch folders (arrived while the daemon was down)."""

@@ -25,11 +25,12 @@ from pathlib import Path, PurePosixPath
 
 from stylizer import images
 from stylizer.errors import Cancelled, ImageError
+from stylizer.masks import Mask
 from stylizer.pool import Painter, WorkerFailed
 from stylizer.presets import PresetRegistry
 from stylizer.transfer import Progress
 
-from .config import FAILED_DIR, PROCESSED_DIR, DaemonConfig, Rule
+from .config import FAILED_DIR, PROCESSED_DIR, DaemonConfig, Rule, mask_path_for
 from .files import (
     free_name,
     is_disk_full,
@@ -100,8 +101,9 @@ class Worker:
             pending = [p for p in rule.presets if not self.journal.is_done(key, p)]
             if pending:
                 photo = self._load(path, relative)
+                mask = self._mask(path, rule, settings)
                 for preset_id in pending:
-                    self._paint(key, stat, photo, preset_id, rule, out_relative, relative, settings, stopping)
+                    self._paint(key, stat, photo, mask, preset_id, rule, out_relative, relative, settings, stopping)
             if settings.config.originals == "move":
                 moved = move_without_clobbering(
                     path, watch / PROCESSED_DIR / relative, before=lambda target: self.journal.moving(key, target)
@@ -156,11 +158,24 @@ class Worker:
             # The note sits beside the file, so the loader's leading path would only repeat it.
             raise InputFailed(str(exc).removeprefix(f"{path}: ")) from None
 
+    @staticmethod
+    def _mask(path: Path, rule: Rule, settings: Settings) -> Mask | None:
+        """`photo.mask.png` beside the photo, if there is one: where the style goes."""
+        mask_path = mask_path_for(path)
+        if not mask_path.exists():
+            return None
+        outside = settings.registry.get(rule.mask_style).filter if rule.mask_style else None
+        try:
+            return Mask(mask_path, outside)
+        except ImageError as exc:
+            raise InputFailed(str(exc)) from None
+
     def _paint(
         self,
         key: InputKey,
         stat: os.stat_result,
         photo: images.Image.Image,
+        mask: Mask | None,
         preset_id: str,
         rule: Rule,
         out_relative: PurePosixPath,
@@ -192,7 +207,7 @@ class Worker:
 
         self.books.release()
         try:
-            result = self.painter.paint(photo, filter, rule.quality, on_progress=report, cancel=stopping)
+            result = self.painter.paint(photo, filter, rule.quality, on_progress=report, cancel=stopping, mask=mask)
         except (Cancelled, WorkerFailed):
             raise
         except Exception as exc:  # out of memory, diverged, a missing painting: not the photo's fault
@@ -201,6 +216,8 @@ class Worker:
             self.books.acquire()
         wanted = folder / (out_relative.stem + rule.output_suffix(out_relative.suffix))
         metadata = {**result.metadata(), "source": relative.as_posix()}
+        if mask is not None:
+            metadata["mask"] = mask_path_for(Path(relative)).name
         data = images.encode(result.image, images.output_format(wanted), metadata, quality=rule.jpeg_quality)
         self.largest_output = max(self.largest_output, len(data))
         temporary = temporary_path(folder, wanted.suffix)

@@ -18,6 +18,7 @@ from .engine import Stylizer
 from .errors import Cancelled, StylizerError
 from .experiments import EXPERIMENTS, run_with
 from .filter import COLOR_MODES, INITS, LOSSES, OPTIMIZERS, POOLINGS, Filter, StyleImage, ratio_from_strength
+from .masks import Mask
 from .presets import load_presets
 from .quality import HIGH_FACTOR, QUALITIES, QUICK_ITERATIONS, for_quality
 from .sheet import contact_sheet
@@ -64,12 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _stylize(args: argparse.Namespace) -> int:
     images.output_format(args.output)  # fail before the model loads, not after the work
     filter = _filter_from_args(args)
+    mask = _mask_from_args(args)
     stylizer = Stylizer(args.device, args.precision)
     progress = None if args.quiet else TerminalProgress()
     if args.quality == "instant":  # the filter already carries the other qualities (and the user's flags)
-        result = stylizer.paint(args.content, filter, "instant")
+        result = stylizer.paint(args.content, filter, "instant", mask=mask)
     else:
-        result = stylizer.stylize(args.content, filter, on_progress=progress)
+        result = stylizer.stylize(args.content, filter, on_progress=progress, mask=mask)
     if progress:
         progress.close()
     images.save(result.image, args.output, metadata=result.metadata())
@@ -153,6 +155,25 @@ def _filter_from_args(args: argparse.Namespace) -> Filter:
     if args.style_scale is not None:
         styles = tuple(StyleImage(s.source, s.weight, args.style_scale) for s in styles)
     return for_quality(base.replace(styles=styles), getattr(args, "quality", "normal")).replace(**_overrides(args))
+
+
+def _mask_from_args(args: argparse.Namespace) -> Mask | None:
+    """--mask, and --mask-style as a painting file or else a preset id."""
+    if args.mask is None:
+        if args.mask_style:
+            raise StylizerError("--mask-style needs --mask (which part it paints)")
+        return None
+    outside = None
+    if args.mask_style:
+        if Path(args.mask_style).is_file():
+            images.load(args.mask_style)  # a broken painting says so now, with its name
+            outside = Filter(styles=(Path(args.mask_style),))
+        else:
+            registry = load_presets(args.presets)
+            if args.mask_style not in registry.presets:
+                raise StylizerError(f"--mask-style: {args.mask_style} is neither an image file nor a preset id")
+            outside = registry.get(args.mask_style).filter
+    return Mask(args.mask, outside)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -286,6 +307,10 @@ def _build_parser(command: str | None) -> argparse.ArgumentParser:
     parser.add_argument("content", type=Path, help="content photo")
     parser.add_argument("-o", "--output", type=Path, required=True, help="image to write (.png/.jpg/.webp)")
     _add_filter_flags(parser, with_styles=True)
+    where = parser.add_argument_group("where the style goes")
+    where.add_argument("--mask", type=Path, metavar="MASK", help="paint only where MASK is white (or opaque); any size")
+    where.add_argument("--mask-style", metavar="IMG_OR_PRESET",
+                       help="with --mask: paint the black part with this painting or preset (default: keep the photo)")
     return parser
 
 

@@ -31,7 +31,9 @@ from .transfer import (
     optimize_scale,
     plan_scales,
 )
-from .errors import Cancelled
+from .errors import Cancelled, FilterError
+from .masks import Mask, Region, layer_masks, soft_mask, soft_mask_image
+from .masks import blend as blend_region
 from .vgg import VGGFeatures
 
 TARGET_CACHE_SIZE = 64
@@ -109,16 +111,22 @@ class Stylizer:
         on_progress: ProgressCallback | None = None,
         cancel: CancelCheck | threading.Event | None = None,
         preview_every: int = 0,
+        mask: Mask | None = None,
     ) -> Result:
-        """Paint `content` with `filter`; raises `Cancelled` if `cancel` becomes true."""
+        """Paint `content` with `filter` (only where `mask` is white, when given); raises
+        `Cancelled` if `cancel` becomes true."""
         if isinstance(cancel, threading.Event):
             cancel = cancel.is_set
+        if mask is not None and filter.losses == "paper":
+            raise FilterError("a mask works with the normalized losses, not losses: paper")
         photo = images.load(content)
         styles = [(spec, self._load_style(spec)) for spec in filter.styles]
+        outside = [(spec, self._load_style(spec)) for spec in mask.outside.styles] if mask and mask.outside else []
         with self._lock:
             if cancel is not None and cancel():
                 raise Cancelled()  # cancelled while waiting for the lock: no work at all
-            return self._run(photo, styles, filter, on_progress, self._between_iterations(cancel), preview_every)
+            check = self._between_iterations(cancel)
+            return self._run(photo, styles, filter, on_progress, check, preview_every, mask, outside)
 
     def _between_iterations(self, cancel: CancelCheck | None) -> CancelCheck:
         """The per-iteration check: cancelled? And let instant previews have the CPU first.
@@ -143,14 +151,15 @@ class Stylizer:
         on_progress: ProgressCallback | None = None,
         cancel: CancelCheck | threading.Event | None = None,
         preview_every: int = 0,
+        mask: Mask | None = None,
     ) -> Result:
         """`stylize` at a named quality (quality.py); "instant" is the feed-forward painting alone."""
         run = for_quality(filter, quality)
         if quality != "instant":
-            return self.stylize(content, run, on_progress, cancel, preview_every)
+            return self.stylize(content, run, on_progress, cancel, preview_every, mask)
         started = time.perf_counter()
         photo = images.load(content)
-        image = self.preview(photo, run)
+        image = self.preview(photo, run, mask)
         seconds = time.perf_counter() - started
         styles = [(spec, self._load_style(spec)) for spec in run.styles]
         network = self.network(run)
@@ -171,7 +180,7 @@ class Stylizer:
         )
         return Result(image=image, stats=stats, filter=run)
 
-    def preview(self, content: images.ImageSource, filter: Filter) -> images.Image.Image:
+    def preview(self, content: images.ImageSource, filter: Filter, mask: Mask | None = None) -> images.Image.Image:
         """An instant painting of `content` with `filter`, at `filter.size`, in well under a second.
 
         A feed-forward network (see instant.py) stands in for the optimization, so this
@@ -182,7 +191,13 @@ class Stylizer:
         with self._previews_done:
             self._previews += 1
         try:
-            return self._preview(content, filter)
+            painted = self._preview(content, filter)
+            if mask is None:
+                return painted
+            # The mask's regions side by side, mixed along its soft edge, as stylize does.
+            photo = images.fit(images.load(content), filter.size).convert("RGB").resize(painted.size)
+            rest = self._preview(photo, mask.outside.replace(size=filter.size)) if mask.outside else photo
+            return images.Image.composite(painted, rest.resize(painted.size), soft_mask_image(mask, painted.size))
         finally:
             with self._previews_done:
                 self._previews -= 1
@@ -257,7 +272,7 @@ class Stylizer:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _run(self, photo, styles, filter: Filter, on_progress, cancel, preview_every) -> Result:
+    def _run(self, photo, styles, filter: Filter, on_progress, cancel, preview_every, mask=None, outside=()) -> Result:
         torch.manual_seed(filter.seed)
         network = self.network(filter)
         plan = plan_scales(*photo.size, filter.size, filter.scales, filter.iterations)
@@ -270,15 +285,19 @@ class Stylizer:
             photo_t = images.to_tensor(photo.resize((scale.width, scale.height), images.Image.Resampling.LANCZOS), self.device)
             target_photo = color.gray_rgb(color.luminance(photo_t)) if luminance_only else photo_t
             with torch.no_grad():
-                content_target = network(target_photo)[filter.content_layer]
+                photo_features = network(target_photo)
+                content_target = photo_features[filter.content_layer]
                 style_targets = self._blended_targets(network, filter, styles, max(size), photo_t)
+                region = soft_mask(mask, (scale.width, scale.height), self.device) if mask else None
+                regions = self._regions(network, filter, mask, outside, region, photo_features, style_targets, photo_t)
             if pixels is None:
-                pixels = self._initial_pixels(filter, target_photo, styles, size)
+                pixels = self._initial_pixels(filter, target_photo, styles, size, mask)
             else:
                 pixels = images.resize_tensor(pixels, size)
+            keep_photo = region if mask is not None and mask.outside is None else None
 
-            def render(p: torch.Tensor, photo_t=photo_t) -> images.Image.Image:
-                return images.to_image(self._finish(p, photo_t, luminance_only))
+            def render(p: torch.Tensor, photo_t=photo_t, keep_photo=keep_photo) -> images.Image.Image:
+                return images.to_image(self._finish(p, photo_t, luminance_only, keep_photo))
 
             objective = Objective(
                 network=network,
@@ -289,6 +308,7 @@ class Stylizer:
                 content_weight=content_weight(filter.ratio, filter.losses),
                 tv_weight=filter.tv_weight,
                 paper_losses=filter.losses == "paper",
+                regions=regions,
             )
             pixels = optimize_scale(
                 pixels, objective, index, plan, state, filter.optimizer, filter.learning_rate,
@@ -299,7 +319,7 @@ class Stylizer:
             final_parts = {k: float(v) for k, v in objective.parts(features, pixels).items()}
             metrics_style = style_distance(features, style_targets)
             metrics_content = content_distance(features[filter.content_layer], content_target)
-        image = images.to_image(self._finish(pixels, photo_t, luminance_only))
+        image = images.to_image(self._finish(pixels, photo_t, luminance_only, keep_photo))
         stats = Stats(
             seconds=time.perf_counter() - state.started,
             iterations=state.iteration,
@@ -315,17 +335,38 @@ class Stylizer:
         return Result(image=image, stats=stats, filter=filter)
 
     @staticmethod
-    def _finish(pixels: torch.Tensor, photo_t: torch.Tensor, luminance_only: bool) -> torch.Tensor:
+    def _finish(pixels: torch.Tensor, photo_t: torch.Tensor, luminance_only: bool, keep_photo=None) -> torch.Tensor:
+        """The image to show: colours put back in luminance mode, and where a mask keeps the
+        photo, the photo itself (mixed along the mask's soft edge)."""
+        finished = pixels.detach()
         if luminance_only:
-            return color.combine_luminance(color.luminance(pixels.detach()), photo_t)
-        return pixels.detach()
+            finished = color.combine_luminance(color.luminance(finished), photo_t)
+        if keep_photo is not None:
+            finished = blend_region(finished, photo_t, keep_photo)
+        return finished
 
-    def _initial_pixels(self, filter: Filter, photo_t, styles, size) -> torch.Tensor:
+    def _regions(self, network, filter: Filter, mask, outside, region, photo_features, style_targets, photo_t):
+        """The guided style terms of a masked run (masks.py): the filter's paintings where the
+        mask is white, and `mask.outside`'s where it is black, if it has one."""
+        if mask is None:
+            return ()
+        style_features = {name: photo_features[name] for name in filter.style_layers}
+        regions = [Region(layer_masks(region, style_features), style_targets)]
+        if mask.outside is not None:
+            # The second painting's own schedule, strength and layers do not apply: only its
+            # paintings (with their weights and scales), under this filter's layers.
+            rest = mask.outside.replace(style_layers=filter.style_layers, layer_weights=filter.layer_weights,
+                                        preserve_color=filter.preserve_color)
+            targets = self._blended_targets(network, rest, outside, max(region.shape[-2:]), photo_t)
+            regions.append(Region(layer_masks(1 - region, style_features), targets))
+        return tuple(regions)
+
+    def _initial_pixels(self, filter: Filter, photo_t, styles, size, mask=None) -> torch.Tensor:
         if filter.init == "content":
             return photo_t.clone()
         if filter.init == "instant":
             photo = images.to_image(photo_t)
-            start = self.preview(photo, filter.replace(size=max(photo.size)))
+            start = self.preview(photo, filter.replace(size=max(photo.size)), mask)
             start_t = images.to_tensor(start.resize(photo.size, images.Image.Resampling.LANCZOS), self.device)
             if filter.preserve_color == "luminance":
                 return color.gray_rgb(color.luminance(start_t))

@@ -33,6 +33,7 @@ from .cluster import CPUS_PER_WORKER, RaySettings
 from .engine import Result, Stylizer
 from .errors import Cancelled, StylizerError
 from .filter import Filter, StyleImage
+from .masks import Mask
 from .quality import for_quality
 from .transfer import CancelCheck, Progress, ProgressCallback
 
@@ -58,6 +59,7 @@ class Painter(Protocol):
         on_progress: ProgressCallback | None = None,
         cancel: CancelCheck | None = None,
         preview_every: int = 0,
+        mask: Mask | None = None,
     ) -> Result: ...
 
     def close(self) -> None: ...
@@ -80,8 +82,8 @@ class LocalPainter:
     def description(self) -> str:
         return self.stylizer.description
 
-    def paint(self, content, filter, quality="normal", on_progress=None, cancel=None, preview_every=0) -> Result:
-        return self.stylizer.paint(content, filter, quality, on_progress, cancel, preview_every)
+    def paint(self, content, filter, quality="normal", on_progress=None, cancel=None, preview_every=0, mask=None) -> Result:
+        return self.stylizer.paint(content, filter, quality, on_progress, cancel, preview_every, mask)
 
     def close(self) -> None:
         pass
@@ -105,13 +107,19 @@ def portable(filter: Filter) -> Filter:
     return filter.replace(styles=styles)
 
 
-def job_id(photo: images.Image.Image, filter: Filter, quality: str) -> str:
+def job_id(photo: images.Image.Image, filter: Filter, quality: str, mask: Mask | None = None) -> str:
     """Names a painting by what it is made of: the photo's pixels, the filter (its paintings
-    by their pixels), the quality and the code. The same job asked twice is the same job."""
+    by their pixels), the quality, the mask and the code. The same job asked twice is the
+    same job."""
+    parts = [images.digest(photo), _filter_key(filter), quality, code_version()]
+    if mask is not None:
+        parts += [mask.identity, _filter_key(mask.outside) if mask.outside is not None else None]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
+
+
+def _filter_key(filter: Filter) -> tuple:
     fields = {f.name: getattr(filter, f.name) for f in dataclasses.fields(filter) if f.name != "styles"}
-    styles = [(s.identity, s.weight, s.scale) for s in portable(filter).styles]
-    text = repr((images.digest(photo), sorted(fields.items()), styles, quality, code_version()))
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    return sorted(fields.items()), [(s.identity, s.weight, s.scale) for s in portable(filter).styles]
 
 
 class PaintWorker:
@@ -135,14 +143,14 @@ class PaintWorker:
         if flag is not None:
             flag.set()
 
-    def paint(self, job: str, photo, filter: Filter, quality: str, preview_every: int) -> Iterator:
+    def paint(self, job: str, photo, filter: Filter, quality: str, preview_every: int, mask: Mask | None) -> Iterator:
         self.jobs += 1
         flag = self._cancel_flags.setdefault(job, threading.Event())
         events: queue.Queue = queue.Queue()
 
         def work() -> None:
             try:
-                result = self.stylizer.paint(photo, filter, quality, events.put, flag.is_set, preview_every)
+                result = self.stylizer.paint(photo, filter, quality, events.put, flag.is_set, preview_every, mask)
                 events.put((result.image, result.stats))
             except BaseException as exc:  # raised again in the generator, so Ray returns it
                 events.put(exc)
@@ -241,16 +249,17 @@ class RayPainter:
                 continue
         return found
 
-    def paint(self, content, filter, quality="normal", on_progress=None, cancel=None, preview_every=0) -> Result:
+    def paint(self, content, filter, quality="normal", on_progress=None, cancel=None, preview_every=0, mask=None) -> Result:
         photo = images.load(content)
         shipped = portable(filter)
-        job = job_id(photo, shipped, quality)
+        mask = mask.portable() if mask is not None else None
+        job = job_id(photo, shipped, quality, mask)
         failures: list[str] = []
         avoid = None
         while len(failures) < MAX_ATTEMPTS:
             index = self._take(cancel, avoid)
             try:
-                image, stats = self._run(index, job, photo, shipped, quality, on_progress, cancel, preview_every)
+                image, stats = self._run(index, job, photo, shipped, quality, on_progress, cancel, preview_every, mask)
                 return Result(image=image, stats=stats, filter=for_quality(filter, quality))
             except self._ray.exceptions.RayActorError as exc:
                 failures.append(f"worker {index + 1}: {type(exc).__name__}")
@@ -274,10 +283,10 @@ class RayPainter:
                 continue
             return index
 
-    def _run(self, index, job, photo, shipped, quality, on_progress, cancel, preview_every) -> tuple:
+    def _run(self, index, job, photo, shipped, quality, on_progress, cancel, preview_every, mask) -> tuple:
         ray = self._ray
         worker = self._workers[index]
-        stream = worker.paint.remote(job, photo, shipped, quality, preview_every)
+        stream = worker.paint.remote(job, photo, shipped, quality, preview_every, mask)
         finished = False
         try:
             while True:

@@ -101,6 +101,7 @@ class Objective:
     content_weight: float
     tv_weight: float
     paper_losses: bool = False  # Gatys et al.'s un-normalized sums instead of relative errors
+    regions: tuple = ()  # masks.Region: guided style terms of a masked run, instead of the whole-image one
 
     def __call__(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.parts(self.network(pixels), pixels)
@@ -112,7 +113,10 @@ class Objective:
             style = paper_style_loss(features, self.style_targets, self.layer_weights)
         else:
             content = relative_error(features[self.content_layer], self.content_target)
-            style = style_loss(features, self.style_targets, self.layer_weights)
+            if self.regions:
+                style = sum(region.style_loss(features, self.layer_weights) for region in self.regions)
+            else:
+                style = style_loss(features, self.style_targets, self.layer_weights)
         total = self.content_weight * content + style
         parts = {"content": content, "style": style}
         if self.tv_weight:
