@@ -50,6 +50,7 @@ from stylizer import (
 )
 from stylizer import images
 from stylizer.cluster import RaySettings
+from stylizer.masks import Mask
 from stylizer.pool import make_painter
 from stylizer.quality import for_quality
 from stylizer.transfer import plan_scales
@@ -67,6 +68,7 @@ RAY_ADDRESS = os.environ.get("STYLIZER_RAY_ADDRESS") or None
 RAY_WORKERS = int(os.environ["STYLIZER_RAY_WORKERS"]) if os.environ.get("STYLIZER_RAY_WORKERS") else None
 QUEUE_SIZE = int(os.environ.get("STYLIZER_QUEUE_SIZE", 32))
 PREVIEW_EVERY = 10  # iterations between live previews
+MASK_CANVAS_SIDE = 1024  # px: the brush's canvas shows a lighter copy of the photo
 # Results are downloadable this long; older ones are deleted (here and from Gradio's cache),
 # so a Space that runs for months does not fill its disk.
 RESULT_MAX_AGE_S = 3600
@@ -185,7 +187,7 @@ elif os.environ.get("STYLIZER_WARM", "1") != "0" and not RAY_ADDRESS:  # workers
     atexit.register(_stop_warming, _warm_thread)
 
 
-def gpu_seconds(photo, flt: Filter, run_id: str) -> int:
+def gpu_seconds(photo, flt: Filter, run_id: str, mask: Mask | None = None) -> int:
     """ZeroGPU's time request for one painting: generous for its size (shorter waits in line)."""
     return int(min(300, 20 + 0.1 * flt.iterations * (flt.size / 512) ** 2))
 
@@ -195,7 +197,7 @@ _cancel_flags: dict[str, threading.Event] = {}  # run id -> the flag its paintin
 
 
 @_gpu
-def stylize_stream(photo, flt: Filter, run_id: str) -> Iterator[Progress | Result]:
+def stylize_stream(photo, flt: Filter, run_id: str, mask: Mask | None = None) -> Iterator[Progress | Result]:
     """Run one stylization in a worker thread; yield its `Progress` reports, then the `Result`.
 
     Only picklable values go in and out (see ZeroGPU above). `run_id` names the cancel flag
@@ -207,7 +209,9 @@ def stylize_stream(photo, flt: Filter, run_id: str) -> Iterator[Progress | Resul
 
     def work() -> None:
         try:
-            result = painter.paint(photo, flt, on_progress=events.put, cancel=cancel.is_set, preview_every=PREVIEW_EVERY)
+            result = painter.paint(
+                photo, flt, on_progress=events.put, cancel=cancel.is_set, preview_every=PREVIEW_EVERY, mask=mask
+            )
             events.put(result)
         except BaseException as exc:  # handed to the caller's thread
             events.put(exc)
@@ -393,12 +397,13 @@ def _session(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "local"
 
 
-def controls_filter(content, mode, preset_id, rest) -> tuple[object, Filter, str]:
-    """The photo, the `Filter` and the quality name that the UI's controls describe."""
+def controls_filter(content, mode, preset_id, rest) -> tuple[object, Filter, str, Mask | None]:
+    """The photo, the `Filter`, the quality name and the mask that the UI's controls describe."""
     own = rest[: 2 * OWN_STYLE_SLOTS]
     strength, quality_name, size, init, colour, seed, *advanced = rest[2 * OWN_STYLE_SLOTS :]
-    layer_weights, (tv_weight, optimizer, scales) = advanced[:5], advanced[5:]
+    layer_weights, (tv_weight, optimizer, scales), mask_controls = advanced[:5], advanced[5:8], advanced[8:]
     photo = load_image(content)
+    mask = controls_mask(*mask_controls)
     styles = [(path, w) for path, w in zip(own[0::2], own[1::2]) if path]
     flt = build_filter(
         preset_id if mode == "preset" else None, styles,
@@ -407,8 +412,40 @@ def controls_filter(content, mode, preset_id, rest) -> tuple[object, Filter, str
         optimizer=optimizer, scales=scales,
     )
     if quality_name == "draft":
-        return photo, flt.replace(iterations=max(1, flt.iterations // 2)), quality_name
-    return photo, for_quality(flt, quality_name or "normal"), quality_name
+        return photo, flt.replace(iterations=max(1, flt.iterations // 2)), quality_name, mask
+    return photo, for_quality(flt, quality_name or "normal"), quality_name, mask
+
+
+def controls_mask(brushed, uploaded: str | None, rest_preset: str | None) -> Mask | None:
+    """The mask panel's answer: an uploaded mask wins over brush strokes; none of either, no mask.
+
+    The brush paints on a transparent layer over the photo, so where it touched is the mask.
+    """
+    layers = brushed.get("layers") or [] if isinstance(brushed, dict) else []
+    strokes = next((layer for layer in layers if layer is not None and layer.getextrema()[-1][1] > 0), None)
+    if strokes is not None:  # the brush is see-through, so the photo shows: every touched pixel counts fully
+        strokes = strokes.getchannel("A").point(lambda alpha: 255 if alpha else 0)
+    source = uploaded or strokes
+    if source is None:
+        return None
+    try:
+        outside = registry.get(rest_preset).filter if rest_preset else None
+        return Mask(source, outside)
+    except StylizerError as exc:
+        raise gr.Error(_friendly(exc, uploaded, "mask")) from None
+
+
+def mask_canvas(photo_path: str | None):
+    """The brush's canvas shows the photo the mask is for (and forgets strokes for another)."""
+    if not photo_path:
+        return None
+    try:
+        canvas = images.fit(load_image(photo_path), MASK_CANVAS_SIDE)
+    except gr.Error:
+        return None  # not a photo: check_photo says so
+    path = RESULTS_DIR / f"canvas-{uuid.uuid4().hex}.jpg"
+    canvas.convert("RGB").save(path, "JPEG", quality=85)
+    return {"background": str(path), "layers": [], "composite": None}
 
 
 def queue_sentence(session: str) -> str:
@@ -438,10 +475,10 @@ def _forget_abandoned() -> None:
 
 def instant(request: gr.Request, content, mode, preset_id, *rest):
     """Paint's first answer, outside the queue: the feed-forward painting in well under a second."""
-    photo, flt, quality_name = controls_filter(content, mode, preset_id, rest)
+    photo, flt, quality_name, mask = controls_filter(content, mode, preset_id, rest)
     session = _session(request)
     try:
-        preview = stylizer.preview(photo, flt)
+        preview = stylizer.preview(photo, flt, mask)
     except StylizerError as exc:
         raise gr.Error(str(exc)) from None
     if quality_name == "instant":  # the whole answer: paint() below has nothing left to do
@@ -461,7 +498,7 @@ def paint(request: gr.Request, content, mode, preset_id, *rest):
     """
     session = _session(request)
     _waiting.pop(session, None)
-    photo, flt, quality_name = controls_filter(content, mode, preset_id, rest)
+    photo, flt, quality_name, mask = controls_filter(content, mode, preset_id, rest)
     if quality_name == "instant":  # instant() already answered; an empty stream would clear it
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return
@@ -471,7 +508,7 @@ def paint(request: gr.Request, content, mode, preset_id, *rest):
     skip = gr.skip()
     try:
         # closing(): the painting stops as soon as this handler ends (done, cancelled or gone).
-        with contextlib.closing(stylize_stream(photo, flt, run_id)) as stream:
+        with contextlib.closing(stylize_stream(photo, flt, run_id, mask)) as stream:
             yield from _updates(stream, photo, flt, content)
     except Cancelled:
         yield skip, "Stopped. Change something and press **Paint** to try again.", skip, skip
@@ -619,6 +656,22 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
                 run_button = gr.Button("Paint", variant="primary", scale=3, elem_id="paint")
                 stop_button = gr.Button("Cancel", variant="stop", scale=1, elem_id="cancel")
             status = gr.Markdown("Ready.", elem_id="status")
+            with gr.Accordion("Paint only part of the photo", open=False, elem_id="mask-panel"):
+                mask_editor = gr.ImageEditor(
+                    label="Brush over where the style goes", type="pil", image_mode="RGBA", sources=(),
+                    layers=False, transforms=(), eraser=gr.Eraser(), height=320, elem_id="mask-editor",
+                    brush=gr.Brush(colors=["rgba(255, 45, 85, 0.45)"], color_mode="fixed", default_size=40),
+                )
+                with gr.Row():
+                    mask_file = raw_path_upload(gr.Image(
+                        label="…or upload a mask (white = style)", type="filepath", image_mode=None,
+                        sources=["upload", "clipboard"], height=120, elem_id="mask-file",
+                    ))
+                    mask_rest = gr.Dropdown(
+                        choices=[("Keep the photo", "")] + [(p.name, p.id) for p in registry.presets.values()],
+                        value="", label="The rest of the photo", elem_id="mask-rest",
+                        info="stays the photo, or takes a second painting",
+                    )
         with gr.Column(scale=1):
             with gr.Tabs():  # the comparison as a tab: no tall empty panel before there is a result
                 with gr.Tab("Painting"):
@@ -713,6 +766,7 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
         api_button = gr.Button("api")
 
     content.upload(check_photo, content, [content, status], api_visibility="private", queue=False, show_progress="hidden")
+    content.change(mask_canvas, content, mask_editor, api_visibility="private", queue=False, show_progress="hidden")
     preset_tab.select(lambda: "preset", None, mode, api_visibility="private", queue=False)
     own_tab.select(lambda: "own", None, mode, api_visibility="private", queue=False)
     gallery.select(pick_preset, None, preset, api_visibility="private", queue=False)
@@ -723,7 +777,7 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
         api_visibility="private", queue=False,
     )
     paint_inputs = [content, mode, preset, *own_inputs, strength, quality, size, init, colour, seed,
-                    *layer_weights, tv_weight, optimizer, scales]
+                    *layer_weights, tv_weight, optimizer, scales, mask_editor, mask_file, mask_rest]
     paint_outputs = [output, status, download, compare]
     # The instant painting has its own unlimited lane in the queue, so it shows at once even
     # while others paint (and its errors arrive as the usual message, like the painting's).

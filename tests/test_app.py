@@ -12,6 +12,7 @@ from gradio_client import Client, handle_file
 from PIL import Image, ImageChops
 
 from conftest import PHOTO, SECOND_PAINTING
+from stylizer import images
 
 
 def _free_port() -> int:
@@ -152,7 +153,8 @@ def _page_sends(app, preset_id, touched=False, strength_now=None):
         strength = strength_now  # skipped: the slider keeps the user's value
     weights = [getattr(w, "value", None) or 1.0 for w in out[7:12]]  # inactive fields keep some value
     tv_weight, optimizer, scales = out[12:]
-    rest = [None, 1.0] * 3 + [strength, "normal", size, init, colour, seed, *weights, tv_weight, optimizer, scales]
+    rest = [None, 1.0] * 3 + [strength, "normal", size, init, colour, seed, *weights, tv_weight, optimizer, scales,
+                              None, None, ""]  # no mask
     return app.controls_filter(str(PHOTO), "preset", preset_id, rest)[1], out[0]
 
 
@@ -171,3 +173,28 @@ def test_picking_a_preset_keeps_the_strength_the_user_chose_and_says_so(client):
     assert sent.strength == pytest.approx(8.0)
     assert "Your strength 8 is kept" in note and "3.3" in note
     assert "the layer weights below do not apply" in note
+
+
+def test_the_mask_panel_gives_a_mask_from_brush_strokes_or_an_upload(client, tmp_path):
+    import gradio as gr
+
+    import app
+
+    assert app.controls_mask(None, None, "") is None
+    empty = images.Image.new("RGBA", (40, 30), (0, 0, 0, 0))
+    assert app.controls_mask({"background": None, "layers": [empty], "composite": None}, None, "") is None
+    stroke = empty.copy()
+    stroke.paste((255, 45, 85, 255), (0, 0, 20, 30))
+    mask = app.controls_mask({"background": None, "layers": [stroke], "composite": None}, None, "great-wave")
+    assert mask.outside == app.registry.get("great-wave").filter
+    grey = mask.image()
+    assert grey.getpixel((5, 5)) == 255 and grey.getpixel((30, 5)) == 0
+    upload = tmp_path / "mask.png"
+    images.Image.new("L", (8, 8), 255).save(upload)
+    chosen = app.controls_mask({"background": None, "layers": [stroke], "composite": None}, str(upload), "")
+    assert chosen.image().size == (8, 8), "an uploaded mask wins over strokes"
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(gr.Error, match="mask"):
+        app.controls_mask(None, str(tmp_path / "notes.png"), "")
+    canvas = app.mask_canvas(str(PHOTO))
+    assert images.load(canvas["background"]).size[0] <= app.MASK_CANVAS_SIDE and canvas["layers"] == []

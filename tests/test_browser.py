@@ -11,6 +11,7 @@ where a missing browser is a failure: .ci/run installs both.
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import sys
@@ -287,3 +288,39 @@ def test_a_huge_phone_photo_is_scaled_down_and_painted_instantly(page, tmp_path)
     size = _painting_size(page)
     assert size == [512, 384]
     _shot(page, "browser-7-huge-photo-instant")
+
+
+def test_brushing_a_mask_paints_only_there(page):
+    """Open the mask panel, brush over part of the photo, paint: the rest stays the photo."""
+    import numpy as np
+    from PIL import Image
+
+    _upload_photo(page)
+    page.locator("#mask-panel").get_by_text("Paint only part of the photo").click()
+    canvas = page.locator("#mask-editor canvas").first
+    canvas.wait_for()
+    page.wait_for_timeout(1000)  # the photo is drawn into the canvas
+    box = canvas.bounding_box()
+    centre_x, centre_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    # Strokes start on the photo (the canvas centre) and sweep left: a band left of centre.
+    for dy in range(-90, 91, 8):
+        page.mouse.move(centre_x - 4, centre_y + dy)
+        page.mouse.down()
+        page.mouse.move(centre_x - 150, centre_y + dy, steps=8)
+        page.mouse.up()
+    _shot(page, "browser-8-mask-brushed")
+    page.locator("#quality label", has_text="Instant").click()
+    page.locator("#paint").click()
+    page.locator("#status", has_text="Instant painting ready").wait_for(timeout=30_000)
+    _painting_size(page)
+    _shot(page, "browser-9-mask-painted")
+
+    shown = page.request.get(page.locator("#painting img").get_attribute("src")).body()
+    painting = np.asarray(Image.open(io.BytesIO(shown)).convert("RGB"), dtype=np.float32)
+    height, width = painting.shape[:2]
+    photo = np.asarray(Image.open(PHOTO).convert("RGB").resize((width, height), Image.Resampling.LANCZOS), dtype=np.float32)
+    change = np.abs(painting - photo).mean(axis=2)
+    brushed = change[height // 2 - 20: height // 2 + 20, width // 2 - 60: width // 2 - 20].mean()
+    untouched = change[:, width * 3 // 4:].mean()
+    assert untouched < 6, f"outside the strokes the photo must stay (JPEG display): {untouched:.1f}"
+    assert brushed > 3 * untouched, f"the brushed band must be painted: {brushed:.1f} vs {untouched:.1f}"

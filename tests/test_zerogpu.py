@@ -16,6 +16,7 @@ import pytest
 
 from conftest import PAINTING, PHOTO, ROOT, painting_threads
 from stylizer import Filter, images
+from stylizer.masks import Mask
 
 pytest.importorskip("spaces", reason="the `spaces` package is missing: pip install -r requirements-dev.txt")
 
@@ -43,7 +44,8 @@ def test_what_crosses_into_the_gpu_worker_pickles():
 
     flt = Filter(styles=(PAINTING,), size=48, scales=1, iterations=12)
     photo = images.load(PHOTO)
-    pickle.dumps((photo, flt, "run-id"))
+    mask = Mask(images.Image.new("L", (8, 8), 255), outside=flt)
+    pickle.loads(pickle.dumps((photo, flt, "run-id", mask)))
     assert 20 <= app.gpu_seconds(photo, flt, "run-id") <= 300
     items = list(app.stylize_stream(photo, flt, "run-id"))
     assert any(getattr(item, "preview", None) is not None for item in items[:-1]), "previews cross too"
