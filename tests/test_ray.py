@@ -26,6 +26,7 @@ from daemon.service import WatchService
 from daemon_support import SETTLE, make_presets, outputs, wait_for
 from stylizer import Filter, images
 from stylizer.cluster import RaySettings
+from stylizer.masks import Mask
 from stylizer.pool import LocalPainter, job_id, portable
 
 from stylizer.pool import RayPainter
@@ -116,9 +117,12 @@ def test_a_worker_receives_pixels_and_numbers_never_a_path(tmp_path):
     """What crosses to a worker cannot point it at the output folder, or at any file."""
     presets = make_presets(tmp_path / "presets")
     flt = Filter(styles=(presets / "starry.jpg",), size=48)
-    shipped = pickle.dumps((images.load(PHOTO), portable(flt)))
+    mask_path = tmp_path / "photo.mask.png"
+    images.Image.new("L", (8, 6), 255).save(mask_path)
+    mask = Mask(mask_path, outside=Filter(styles=(presets / "wave.jpg",)))
+    shipped = pickle.dumps((images.load(PHOTO), portable(flt), mask.portable()))
     assert str(tmp_path).encode() not in shipped
-    assert b"starry.jpg" not in shipped
+    assert b"starry.jpg" not in shipped and b"wave.jpg" not in shipped and b"mask.png" not in shipped
     assert job_id(images.load(PHOTO), flt, "normal") == job_id(images.load(PHOTO), portable(flt), "normal")
     assert job_id(images.load(PHOTO), flt, "normal") != job_id(images.load(PHOTO), flt, "quick")
 
