@@ -162,7 +162,10 @@ class Worker:
     def _mask(path: Path, rule: Rule, settings: Settings) -> Mask | None:
         """`photo.mask.png` beside the photo, if there is one: where the style goes."""
         mask_path = mask_path_for(path)
-        if not mask_path.exists():
+        try:
+            if not mask_path.exists():
+                return None
+        except OSError:  # the photo's name is at the length limit: no mask can have a longer one
             return None
         outside = settings.registry.get(rule.mask_style).filter if rule.mask_style else None
         try:
