@@ -35,10 +35,10 @@ DEFAULT_SETTLE_SECONDS = 2.0
 TOP_FIELDS = (
     "watch", "output", "presets", "originals", "preset_folders", "rules",
     "format", "quality", "jpeg_quality", "size", "device", "precision", "settle_seconds", "ray",
-    "mask_style",
+    "mask_style", "tile", "max_memory",
 )
 RAY_FIELDS = ("address", "workers", "cpus_per_worker")
-RULE_FIELDS = ("folder", "glob", "presets", "format", "quality", "jpeg_quality", "size", "mask_style")
+RULE_FIELDS = ("folder", "glob", "presets", "format", "quality", "jpeg_quality", "size", "tile", "mask_style")
 # A photo's mask lies beside it: `beach.jpg` is painted only where `beach.mask.png` is white.
 MASK_SUFFIX = ".mask.png"
 
@@ -63,6 +63,7 @@ class Rule:
     size: int | None = None
     quality: str = "normal"  # how much painting: instant, quick, normal or high (stylizer.quality)
     mask_style: str | None = None  # preset for the black part of a photo's mask (None: keep the photo)
+    tile: int | None = None  # px per tile for print sizes (stylizer.tiling); None: the preset's own
 
     def relative_output(self, relative: PurePosixPath) -> PurePosixPath | None:
         """Where a file at `relative` (to its watch folder) lands below a preset's output
@@ -98,6 +99,7 @@ class DaemonConfig:
     preset_folders: bool = True
     defaults: Rule = field(default_factory=lambda: Rule(presets=()))
     ray: RaySettings | None = None  # paint on a Ray cluster's workers; None: in this process
+    max_memory_gb: float | None = None  # a painting's memory before it is tiled; None: the machine's default
 
     def match(self, relative: PurePosixPath) -> tuple[Rule, PurePosixPath] | None:
         """The first rule that applies to a file (explicit rules before preset folders)."""
@@ -227,7 +229,17 @@ def _config_from(path: Path, data: dict) -> DaemonConfig:
         preset_folders=fields.boolean("preset_folders", data.get("preset_folders", True)),
         defaults=defaults,
         ray=ray_settings(data["ray"]) if data.get("ray") is not None else None,
+        max_memory_gb=_max_memory(data.get("max_memory")),
     )
+
+
+def _max_memory(value: object) -> float | None:
+    if value is None:
+        return None
+    gb = fields.number("max_memory", value)
+    if not 0.5 <= gb <= 100_000:
+        raise FilterError(f"max_memory: expected gigabytes (0.5 or more), got {value!r}")
+    return gb
 
 
 def ray_settings(data: object) -> RaySettings:
@@ -300,7 +312,13 @@ def _rule_settings(where: str, data: dict, presets: tuple[str, ...]) -> Rule:
         if not 32 <= size <= 8192:
             raise FilterError(f"size: expected 32 to 8192 pixels (long side), got {size}")
     mask_style = fields.text("mask_style", data["mask_style"]) if data.get("mask_style") is not None else None
-    return Rule(presets=presets, format=fmt, jpeg_quality=jpeg_quality, size=size, quality=quality, mask_style=mask_style)
+    tile = data.get("tile")
+    if tile is not None:
+        tile = fields.integer("tile", tile)
+        if tile != 0 and not 64 <= tile <= 8192:
+            raise FilterError(f"tile: expected 0 (automatic) or 64 to 8192 px, got {tile}")
+    return Rule(presets=presets, format=fmt, jpeg_quality=jpeg_quality, size=size, quality=quality,
+                mask_style=mask_style, tile=tile)
 
 
 def _with_defaults(rule: Rule, defaults: Rule, given: dict) -> Rule:
@@ -312,6 +330,7 @@ def _with_defaults(rule: Rule, defaults: Rule, given: dict) -> Rule:
         "quality": "quality" in given and not number_given,
         "size": "size" in given,
         "mask_style": "mask_style" in given,
+        "tile": "tile" in given,
     }
     return dataclasses.replace(
         rule, **{name: getattr(rule if mine else defaults, name) for name, mine in own.items()}

@@ -58,7 +58,7 @@ class WatchService:
         config = self._settings.config
         # The cluster (or the device) is chosen once: a reload that changes `ray:` applies at restart.
         self._owns_painter = painter is None
-        self.painter = painter or make_painter(config.ray, config.device, config.precision)
+        self.painter = painter or make_painter(config.ray, config.device, config.precision, max_memory_gb=config.max_memory_gb)
         self._stop = threading.Event()
         self._settler = Settler(config.settle_seconds)
         self._observer = Observer()

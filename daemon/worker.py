@@ -201,7 +201,8 @@ class Worker:
             )
             claim = None
         preset = settings.registry.get(preset_id)
-        filter = preset.filter if rule.size is None else preset.filter.replace(size=rule.size)
+        own = {name: value for name, value in (("size", rule.size), ("tile", rule.tile)) if value is not None}
+        filter = preset.filter.replace(**own) if own else preset.filter
         started = time.monotonic()
         self.status.job_started(self.slot, {"file": relative.as_posix(), "preset": preset_id})
 

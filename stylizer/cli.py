@@ -66,7 +66,7 @@ def _stylize(args: argparse.Namespace) -> int:
     images.output_format(args.output)  # fail before the model loads, not after the work
     filter = _filter_from_args(args)
     mask = _mask_from_args(args)
-    stylizer = Stylizer(args.device, args.precision)
+    stylizer = Stylizer(args.device, args.precision, args.max_memory)
     progress = None if args.quiet else TerminalProgress()
     if args.quality == "instant":  # the filter already carries the other qualities (and the user's flags)
         result = stylizer.paint(args.content, filter, "instant", mask=mask)
@@ -193,6 +193,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "layer_weights": tuple(args.layer_weights) if args.layer_weights else None,
         "tv_weight": args.tv_weight,
         "size": args.size,
+        "tile": args.tile,
         "iterations": args.iterations,
         "scales": args.scales,
         "init": args.init,
@@ -242,9 +243,10 @@ class TerminalProgress:
     def _text(progress: Progress) -> str:
         width, height = progress.size
         loss = progress.losses.get("total", float("nan"))
+        tiles = f" tile {progress.tiles[0]}/{progress.tiles[1]}" if progress.tiles else ""
         return (
             f"{progress.iteration}/{progress.iterations} scale {progress.scale}/{progress.scales} "
-            f"{width}x{height} loss {loss:.4g} {progress.elapsed:.0f}s"
+            f"{width}x{height}{tiles} loss {loss:.4g} {progress.elapsed:.0f}s"
         )
 
     def close(self) -> None:
@@ -329,7 +331,9 @@ def _add_filter_flags(parser: argparse.ArgumentParser, with_styles: bool) -> Non
             f"{QUICK_ITERATIONS} full-size iterations; normal (default); high: {HIGH_FACTOR}x the iterations",
         )
     algo.add_argument("--style-scale", type=float, metavar="S", help="style image size relative to the output")
-    algo.add_argument("--size", type=int, metavar="PX", help=f"long side of the output in pixels (default {Filter.size})")
+    algo.add_argument("--size", type=int, metavar="PX", help=f"long side of the output in pixels (default {Filter.size}, up to 8192)")
+    algo.add_argument("--tile", type=int, metavar="PX",
+                      help="paint print sizes tile by tile, PX per tile (default 0: only when the image would not fit --max-memory)")
     algo.add_argument("--iterations", type=int, metavar="N", help=f"total iterations over all scales (default {Filter.iterations})")
     algo.add_argument("--scales", type=int, metavar="N", help=f"coarse-to-fine scales (default {Filter.scales})")
     algo.add_argument("--ratio", type=float, metavar="R", help="content/style ratio alpha/beta (default 1e-6)")
@@ -347,5 +351,7 @@ def _add_filter_flags(parser: argparse.ArgumentParser, with_styles: bool) -> Non
     run = parser.add_argument_group("running")
     run.add_argument("--device", choices=DEVICES, default="auto", help="default: cuda, then mps, then cpu")
     run.add_argument("--precision", choices=PRECISIONS, default="auto", help="default: bf16 where the hardware is fast at it")
+    run.add_argument("--max-memory", type=float, metavar="GB",
+                     help="memory a painting may use before it is tiled (default: 60%% of RAM, or 80%% of the GPU's)")
     run.add_argument("--json", action="store_true", help="print one JSON line with time, iterations and final losses")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -8,6 +8,7 @@ same device: on a small CPU two concurrent runs are each several times slower th
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -21,11 +22,13 @@ from .devices import precision_name, resolve_device, resolve_precision
 from .filter import DEFAULT_STRENGTH, Filter, StyleImage
 from .instant import InstantPainter, blend
 from .quality import for_quality
-from .losses import content_distance, gram, style_distance
+from .losses import content_distance, gram, relative_error, style_distance
 from .transfer import (
+    LBFGS_HISTORY,
     CancelCheck,
     LoopState,
     Objective,
+    Progress,
     ProgressCallback,
     content_weight,
     optimize_scale,
@@ -34,9 +37,29 @@ from .transfer import (
 from .errors import Cancelled, FilterError
 from .masks import Mask, Region, layer_masks, soft_mask, soft_mask_image
 from .masks import blend as blend_region
+from .tiling import (
+    TiledObjective,
+    auto_tile,
+    lbfgs_history,
+    plan_tiles,
+    tiled_features,
+    tiled_grams,
+)
 from .vgg import VGGFeatures
 
 TARGET_CACHE_SIZE = 64
+
+
+def default_memory_budget(device: torch.device) -> float:
+    """Bytes a painting may use: most of the GPU's memory, or 60% of the machine's RAM."""
+    if device.type == "cuda":
+        return 0.8 * torch.cuda.get_device_properties(device).total_memory
+    try:
+        return 0.6 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8e9
+
+
 MIN_STYLE_SIDE = 16  # px on the painting's short side, the least that survives four poolings
 PREVIEW_PAUSE_S = 2.0  # the longest a painting waits at one iteration for previews to finish
 NOISE_CELL = 4  # px of the coarsest scale per independent noise value (see _initial_pixels)
@@ -86,9 +109,11 @@ class Result:
 class Stylizer:
     """Neural style transfer on one device. Thread-safe; runs one job at a time."""
 
-    def __init__(self, device: str = "auto", precision: str = "auto") -> None:
+    def __init__(self, device: str = "auto", precision: str = "auto", max_memory_gb: float | None = None) -> None:
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
+        # Paintings that would need more than this are computed tile by tile (tiling.py).
+        self.memory_budget = max_memory_gb * 1e9 if max_memory_gb else default_memory_budget(self.device)
         self._networks: dict[tuple, VGGFeatures] = {}
         self._targets: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
         self._style_images: OrderedDict[tuple, tuple[str, images.Image.Image]] = OrderedDict()
@@ -284,9 +309,16 @@ class Stylizer:
             size = (scale.height, scale.width)
             photo_t = images.to_tensor(photo.resize((scale.width, scale.height), images.Image.Resampling.LANCZOS), self.device)
             target_photo = color.gray_rgb(color.luminance(photo_t)) if luminance_only else photo_t
+            tiles = self._tiles(filter, scale.width, scale.height)
+            if tiles and mask is not None:
+                raise FilterError("a mask does not work with tiled print sizes yet; paint smaller, or without the mask")
             with torch.no_grad():
-                photo_features = network(target_photo)
-                content_target = photo_features[filter.content_layer]
+                if tiles:
+                    photo_features = None
+                    content_target = tiled_features(network, target_photo, filter.content_layer, tiles)
+                else:
+                    photo_features = network(target_photo)
+                    content_target = photo_features[filter.content_layer]
                 style_targets = self._blended_targets(network, filter, styles, max(size), photo_t)
                 region = soft_mask(mask, (scale.width, scale.height), self.device) if mask else None
                 regions = self._regions(network, filter, mask, outside, region, photo_features, style_targets, photo_t)
@@ -299,7 +331,10 @@ class Stylizer:
             def render(p: torch.Tensor, photo_t=photo_t, keep_photo=keep_photo) -> images.Image.Image:
                 return images.to_image(self._finish(p, photo_t, luminance_only, keep_photo))
 
-            objective = Objective(
+            objective = self._tiled_objective(
+                network, filter, content_target, style_targets, layer_weights, tiles, on_progress, cancel, state, scale,
+                index, len(plan),
+            ) if tiles else Objective(
                 network=network,
                 content_layer=filter.content_layer,
                 content_target=content_target,
@@ -310,14 +345,23 @@ class Stylizer:
                 paper_losses=filter.losses == "paper",
                 regions=regions,
             )
+            history = lbfgs_history(scale.width * scale.height, self.memory_budget, LBFGS_HISTORY) if tiles else LBFGS_HISTORY
             pixels = optimize_scale(
                 pixels, objective, index, plan, state, filter.optimizer, filter.learning_rate,
-                on_progress, cancel, preview_every, render,
+                on_progress, cancel, preview_every, render, history,
             )
         with torch.no_grad():
-            features = network(pixels)
-            final_parts = {k: float(v) for k, v in objective.parts(features, pixels).items()}
-            metrics_style = style_distance(features, style_targets)
+            if tiles:
+                final_parts = {k: float(v) for k, v in objective.parts(pixels).items()}
+                grams = tiled_grams(network, pixels, style_targets, tiles)
+                metrics_style = float(torch.stack([
+                    relative_error(grams[name], style_targets[name]).sqrt() for name in style_targets
+                ]).mean())
+                features = {filter.content_layer: tiled_features(network, pixels, filter.content_layer, tiles)}
+            else:
+                features = network(pixels)
+                final_parts = {k: float(v) for k, v in objective.parts(features, pixels).items()}
+                metrics_style = style_distance(features, style_targets)
             metrics_content = content_distance(features[filter.content_layer], content_target)
         image = images.to_image(self._finish(pixels, photo_t, luminance_only, keep_photo))
         stats = Stats(
@@ -344,6 +388,35 @@ class Stylizer:
         if keep_photo is not None:
             finished = blend_region(finished, photo_t, keep_photo)
         return finished
+
+    def _tiles(self, filter: Filter, width: int, height: int):
+        """The tiles for a scale: the filter's tile size, or automatic against the memory
+        budget; None when the scale is computed in one piece."""
+        tile = filter.tile or auto_tile(width, height, self.memory_budget)
+        if not tile or tile >= max(width, height):
+            return None
+        return plan_tiles(height, width, tile)
+
+    def _tiled_objective(self, network, filter, content_target, style_targets, layer_weights, tiles,
+                         on_progress, cancel, state, scale, index, scales) -> TiledObjective:
+        """The objective tile by tile; between tiles it reports progress and answers cancel."""
+
+        def on_tile(done: int, total: int) -> None:
+            if cancel is not None and cancel():
+                raise Cancelled("stylization cancelled")
+            if on_progress is not None:
+                on_progress(Progress(
+                    scale=index + 1, scales=scales, size=(scale.width, scale.height),
+                    iteration=max(1, state.iteration), iterations=state.total_iterations,
+                    losses=dict(state.losses), elapsed=time.perf_counter() - state.started, tiles=(done, total),
+                ))
+
+        return TiledObjective(
+            network=network, content_layer=filter.content_layer, content_target=content_target,
+            style_targets=style_targets, layer_weights=layer_weights,
+            content_weight=content_weight(filter.ratio, filter.losses), tv_weight=filter.tv_weight,
+            tiles=tiles, on_tile=on_tile,
+        )
 
     def _regions(self, network, filter: Filter, mask, outside, region, photo_features, style_targets, photo_t):
         """The guided style terms of a masked run (masks.py): the filter's paintings where the
@@ -405,8 +478,12 @@ class Stylizer:
                 elif filter.preserve_color == "luminance" and photo_t is not None:
                     luma = color.match_luminance(color.luminance(style_t), color.luminance(photo_t))
                     style_t = color.gray_rgb(luma)
-                features = network(style_t)
-                grams = {name: gram(features[name]) for name in filter.style_layers}
+                style_tiles = self._tiles(filter.replace(tile=0), style_t.shape[-1], style_t.shape[-2])
+                if style_tiles:  # a painting at print size: its Gram matrices tile by tile
+                    grams = tiled_grams(network, style_t, filter.style_layers, style_tiles)
+                else:
+                    features = network(style_t)
+                    grams = {name: gram(features[name]) for name in filter.style_layers}
                 if filter.preserve_color == "none":
                     self._remember(self._targets, key, grams)
             for name, value in grams.items():

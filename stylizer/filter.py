@@ -108,6 +108,9 @@ class Filter:
     pooling: str = "avg"
     seed: int = 0
     losses: str = "normalized"
+    # Tile side in px for print sizes (tiling.py): 0 tiles only what would not fit the
+    # Stylizer's memory budget. What is computed is the same either way.
+    tile: int = 0
 
     def __post_init__(self) -> None:
         styles = tuple(
@@ -134,6 +137,8 @@ class Filter:
                 raise FilterError(f"layer {name!r} is not a VGG-19 conv layer; valid: {', '.join(LAYERS)}")
         _positive("tv_weight", self.tv_weight)
         _int_in("size", self.size, 16, 8192)
+        if self.tile != 0:
+            _int_in("tile", self.tile, 64, 8192)
         _int_in("iterations", self.iterations, 1, 100_000)
         _int_in("scales", self.scales, 1, 8)
         _choice("init", self.init, INITS)

@@ -129,8 +129,8 @@ class PaintWorker:
     runs in its own concurrency group, beside a painting in progress.
     """
 
-    def __init__(self, device: str, precision: str) -> None:
-        self.stylizer = Stylizer(device, precision)
+    def __init__(self, device: str, precision: str, max_memory_gb: float | None = None) -> None:
+        self.stylizer = Stylizer(device, precision, max_memory_gb)
         self._cancel_flags: dict[str, threading.Event] = {}
         self.jobs = 0
 
@@ -187,6 +187,7 @@ class RayPainter:
         cpus_per_worker: float | None = None,
         device: str = "auto",
         precision: str = "auto",
+        max_memory_gb: float | None = None,
     ) -> None:
         # Before Ray is imported: it reads the mode once, at import.
         os.environ.setdefault("RAY_AUTH_MODE", "token")
@@ -217,7 +218,7 @@ class RayPainter:
             max_restarts=-1, max_task_retries=0,  # restarted by Ray; the job is retried here
             concurrency_groups={CONTROL: 1},
         )(PaintWorker)
-        self._workers = [actor.remote(device, precision) for _ in range(count)]
+        self._workers = [actor.remote(device, precision, max_memory_gb) for _ in range(count)]
         self._check_started(count, cpus, gpus, resources)
         self.capacity = count
         self.description = f"Ray cluster at {address}: {count} workers ({'1 GPU' if gpus else f'{cpus:g} CPUs'} each)"
@@ -321,13 +322,17 @@ class RayPainter:
 
 
 def make_painter(
-    ray: RaySettings | None, device: str = "auto", precision: str = "auto", stylizer: Stylizer | None = None
+    ray: RaySettings | None,
+    device: str = "auto",
+    precision: str = "auto",
+    stylizer: Stylizer | None = None,
+    max_memory_gb: float | None = None,
 ) -> Painter:
     """The painter a front end asked for: Ray's workers when given a cluster, else this
     process's `stylizer` (a new one on `device` when none is given)."""
     if ray is not None:
-        return RayPainter(ray.address, ray.workers, ray.cpus_per_worker, device, precision)
-    return LocalPainter(stylizer or Stylizer(device, precision))
+        return RayPainter(ray.address, ray.workers, ray.cpus_per_worker, device, precision, max_memory_gb)
+    return LocalPainter(stylizer or Stylizer(device, precision, max_memory_gb))
 
 
 __all__ = ["LocalPainter", "Painter", "RayPainter", "RaySettings", "WorkerFailed", "job_id", "make_painter", "portable"]

@@ -252,5 +252,6 @@ _CONVERTERS: dict[str, Callable[[str, object], object]] = {
     "pooling": fields.text,
     "seed": fields.integer,
     "losses": fields.text,
+    "tile": fields.integer,
 }
 FIELDS = ("name", "description", "credit", "style", "strength", *_CONVERTERS)

@@ -52,6 +52,7 @@ class Progress:
     losses: dict[str, float]
     elapsed: float
     preview: images.Image.Image | None = None
+    tiles: tuple[int, int] | None = None  # (done, total) within this iteration, on tiled print sizes
 
     @property
     def fraction(self) -> float:
@@ -156,25 +157,29 @@ def optimize_scale(
     cancel: CancelCheck | None,
     preview_every: int,
     render_preview: Callable[[torch.Tensor], images.Image.Image],
+    history: int = LBFGS_HISTORY,
 ) -> torch.Tensor:
     """Run one scale's iterations and return the best pixels seen (lowest total loss)."""
     pixels = pixels.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     best = {"loss": math.inf, "pixels": pixels.detach().clone()}
     lr = learning_rate if optimizer_name == "adam" else 1.0
-    optimizer = _make_optimizer(optimizer_name, pixels, lr)
+    optimizer = _make_optimizer(optimizer_name, pixels, lr, history)
 
     # The losses are relative errors of order 1, so d(loss)/d(pixel) is tiny, and L-BFGS
     # skips curvature pairs whose s.y falls below 1e-10. Scaling by the pixel count gives
     # per-pixel gradients of order 1 without changing the minimizer.
     loss_scale = float(pixels[0, 0].numel())
 
+    tiled = hasattr(objective, "loss_and_grad")  # tiling.TiledObjective: it fills pixels.grad itself
+
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
-        parts = objective(pixels)
+        parts = objective.loss_and_grad(pixels, loss_scale) if tiled else objective(pixels)
         loss = parts["total"] * loss_scale
         state.evaluations += 1
         if torch.isfinite(loss):
-            loss.backward()
+            if not tiled:
+                loss.backward()
             value = float(loss.detach()) / loss_scale
             state.losses = {k: float(v.detach()) for k, v in parts.items()}
             if value < best["loss"]:
@@ -201,7 +206,7 @@ def optimize_scale(
             lr /= 2
             with torch.no_grad():
                 pixels.copy_(best["pixels"])
-            optimizer = _make_optimizer(optimizer_name, pixels, lr)
+            optimizer = _make_optimizer(optimizer_name, pixels, lr, history)
         state.iteration += 1
         if on_progress is not None:
             preview = None
@@ -224,11 +229,11 @@ def optimize_scale(
     return best["pixels"]
 
 
-def _make_optimizer(name: str, pixels: torch.Tensor, lr: float) -> torch.optim.Optimizer:
+def _make_optimizer(name: str, pixels: torch.Tensor, lr: float, history: int = LBFGS_HISTORY) -> torch.optim.Optimizer:
     if name == "adam":
         return torch.optim.Adam([pixels], lr=lr)
     # One iteration per step() call, so progress, previews and cancel happen between
     # iterations; the curvature history lives in the optimizer state and persists.
     return torch.optim.LBFGS(
-        [pixels], lr=lr, max_iter=1, history_size=LBFGS_HISTORY, tolerance_grad=-1, tolerance_change=-1
+        [pixels], lr=lr, max_iter=1, history_size=history, tolerance_grad=-1, tolerance_change=-1
     )

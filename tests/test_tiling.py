@@ -1,0 +1,103 @@
+"""Print sizes tile by tile: the same objective and gradient as the whole image, in pieces."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import PAINTING, PHOTO
+from stylizer import Cancelled, Filter, FilterError, Stylizer, images
+from stylizer.tiling import ALIGN, DEFAULT_HALO, TiledObjective, auto_tile, plan_tiles
+from stylizer.transfer import Objective, content_weight
+
+HEIGHT, WIDTH = 176, 240
+
+
+@pytest.fixture(scope="module")
+def setting(stylizer):
+    """The whole-image objective for a noisy photo, its loss and its gradient."""
+    flt = Filter(styles=(PAINTING,))
+    network = stylizer.network(flt)
+    photo = images.to_tensor(images.load(PHOTO).resize((WIDTH, HEIGHT)), stylizer.device)
+    torch.manual_seed(0)
+    pixels = (photo + torch.randn_like(photo) * 20).clamp(0, 255)
+    with torch.no_grad():
+        content_target = network(photo)[flt.content_layer]
+    args = dict(
+        network=network, content_layer=flt.content_layer, content_target=content_target,
+        style_targets=stylizer.style_targets(flt, WIDTH), layer_weights=dict(zip(flt.style_layers, flt.layer_weights)),
+        content_weight=content_weight(flt.ratio), tv_weight=0.5,
+    )
+    whole = pixels.clone().requires_grad_(True)
+    parts = Objective(**args)(whole)
+    parts["total"].backward()
+    return args, pixels, {name: float(value) for name, value in parts.items()}, whole.grad
+
+
+def _tiled(args, pixels, tile, halo):
+    objective = TiledObjective(**args, tiles=plan_tiles(HEIGHT, WIDTH, tile, halo))
+    x = pixels.clone().requires_grad_(True)
+    parts = objective.loss_and_grad(x)
+    return parts, x.grad, len(objective.tiles)
+
+
+def test_tiles_with_a_wide_halo_give_the_whole_images_loss_and_gradient(setting):
+    args, pixels, parts, gradient = setting
+    tiled, tiled_gradient, count = _tiled(args, pixels, 64, halo=WIDTH)
+    assert count >= 6
+    for name in ("content", "style", "tv", "total"):
+        assert float(tiled[name]) == pytest.approx(float(parts[name]), rel=1e-5), name
+    error = (tiled_gradient - gradient).norm() / gradient.norm()
+    assert error < 1e-4, float(error)
+
+
+def test_the_default_halo_leaves_under_a_percent_of_gradient_error(setting):
+    args, pixels, parts, gradient = setting
+    tiled, tiled_gradient, _ = _tiled(args, pixels, 64, halo=DEFAULT_HALO)
+    assert float(tiled["total"]) == pytest.approx(float(parts["total"]), rel=1e-3)
+    assert (tiled_gradient - gradient).norm() / gradient.norm() < 0.01
+    _, thin_gradient, _ = _tiled(args, pixels, 64, halo=16)
+    assert (thin_gradient - gradient).norm() / gradient.norm() > 0.01, "a thin halo must show (the test can fail)"
+
+
+@pytest.mark.parametrize("height,width,tile", [(176, 240, 64), (1000, 333, 384), (97, 4100, 1000)])
+def test_tile_interiors_cover_every_pixel_once_on_the_16_px_grid(height, width, tile):
+    covered = torch.zeros(height, width, dtype=torch.int32)
+    for t in plan_tiles(height, width, tile):
+        y0, y1, x0, x1 = t.interior
+        covered[y0:y1, x0:x1] += 1
+        assert y0 % ALIGN == 0 and x0 % ALIGN == 0 and t.crop[0] % ALIGN == 0 and t.crop[2] % ALIGN == 0
+        assert t.crop[0] <= y0 and t.crop[1] >= y1 and t.crop[1] <= height and t.crop[3] <= width
+    assert bool((covered == 1).all())
+
+
+def test_a_tiled_painting_matches_the_untiled_one(stylizer):
+    flt = Filter(styles=(PAINTING,), size=256, scales=2, iterations=20)
+    whole = stylizer.stylize(PHOTO, flt)
+    reports = []
+    tiled = stylizer.stylize(PHOTO, flt.replace(tile=96), on_progress=reports.append)
+    assert any(r.tiles for r in reports), "progress reports tiles within an iteration"
+    assert tiled.stats.style_distance == pytest.approx(whole.stats.style_distance, rel=0.03)
+    assert tiled.stats.content_distance == pytest.approx(whole.stats.content_distance, rel=0.03)
+    assert tiled.image.size == whole.image.size
+
+
+def test_a_small_memory_budget_tiles_by_itself_and_cancel_answers_within_a_tile():
+    small = Stylizer("cpu", "fp32", max_memory_gb=1.2)
+    assert auto_tile(128, 96, small.memory_budget) == 0, "what fits is painted in one piece"
+    assert auto_tile(512, 384, small.memory_budget) > 0
+    seen = []
+
+    def cancel() -> bool:
+        return any(r.tiles for r in seen)
+
+    with pytest.raises(Cancelled):
+        small.stylize(PHOTO, Filter(styles=(PAINTING,), size=512, scales=1, iterations=5),
+                      on_progress=seen.append, cancel=cancel)
+    assert seen[-1].tiles is not None and seen[-1].tiles[0] < seen[-1].tiles[1], "stopped inside the iteration"
+
+
+def test_tile_sizes_are_checked():
+    with pytest.raises(FilterError, match="tile"):
+        Filter(styles=(PAINTING,), tile=10)
+    assert Filter(styles=(PAINTING,), tile=0).tile == 0
