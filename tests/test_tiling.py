@@ -101,3 +101,14 @@ def test_tile_sizes_are_checked():
     with pytest.raises(FilterError, match="tile"):
         Filter(styles=(PAINTING,), tile=10)
     assert Filter(styles=(PAINTING,), tile=0).tile == 0
+
+
+def test_a_large_painting_starts_where_the_512_px_painting_starts():
+    """Its coarse scales are the small painting's, so it refines that painting."""
+    from stylizer.transfer import plan_scales
+
+    small = plan_scales(1024, 768, 512, 3, 100)
+    large = plan_scales(1024, 768, 2048, 3, 100)
+    assert [s.width for s in large] == [128, 256, 512, 1024, 2048]
+    assert [s.width for s in large[:3]] == [s.width for s in small]
+    assert sum(s.iterations for s in large) == 100
