@@ -256,11 +256,7 @@ def ray_settings(data: object) -> RaySettings:
             workers = fields.integer("workers", workers)
             if not 1 <= workers <= 1024:
                 raise FilterError(f"workers: expected 1 to 1024 (or auto), got {workers}")
-        cpus = data.get("cpus_per_worker")
-        if cpus is not None:
-            cpus = fields.number("cpus_per_worker", cpus)
-            if not 0 < cpus <= 1024:
-                raise FilterError(f"cpus_per_worker: expected a number above 0, got {cpus}")
+        cpus = _optional_number(data, "cpus_per_worker", fields.number, 1e-3, 1024, "a number above 0")
     except FilterError as exc:
         raise FilterError(f"ray: {exc}") from None
     return RaySettings(address, None if workers == "auto" else workers, cpus)
@@ -306,19 +302,22 @@ def _rule_settings(where: str, data: dict, presets: tuple[str, ...]) -> Rule:
     jpeg_quality = fields.integer("jpeg_quality", jpeg_quality)
     if not 1 <= jpeg_quality <= 100:
         raise FilterError(f"jpeg_quality: expected 1 to 100, got {jpeg_quality}")
-    size = data.get("size")
-    if size is not None:
-        size = fields.integer("size", size)
-        if not 32 <= size <= 8192:
-            raise FilterError(f"size: expected 32 to 8192 pixels (long side), got {size}")
+    size = _optional_number(data, "size", fields.integer, 32, 8192, "32 to 8192 pixels (long side)")
     mask_style = fields.text("mask_style", data["mask_style"]) if data.get("mask_style") is not None else None
-    tile = data.get("tile")
-    if tile is not None:
-        tile = fields.integer("tile", tile)
-        if tile != 0 and not 64 <= tile <= 8192:
-            raise FilterError(f"tile: expected 0 (automatic) or 64 to 8192 px, got {tile}")
+    tile = _optional_number(data, "tile", fields.integer, 64, 8192, "0 (automatic) or 64 to 8192 px", zero_ok=True)
     return Rule(presets=presets, format=fmt, jpeg_quality=jpeg_quality, size=size, quality=quality,
                 mask_style=mask_style, tile=tile)
+
+
+def _optional_number(data: dict, name: str, convert, low: float, high: float, expected: str, zero_ok: bool = False):
+    """`data[name]` converted and checked against low..high; None when it is not given."""
+    value = data.get(name)
+    if value is None:
+        return None
+    value = convert(name, value)
+    if not (low <= value <= high or (zero_ok and value == 0)):
+        raise FilterError(f"{name}: expected {expected}, got {value}")
+    return value
 
 
 def _with_defaults(rule: Rule, defaults: Rule, given: dict) -> Rule:
