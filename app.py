@@ -735,7 +735,8 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
                 with gr.Row():
                     tv_weight = gr.Number(value=DEFAULT_FILTER.tv_weight, minimum=0, label="Smoothing (TV weight)")
                     optimizer = gr.Radio(["lbfgs", "adam"], value=DEFAULT_FILTER.optimizer, label="Optimizer")
-                    scales = gr.Slider(1, 5, value=DEFAULT_FILTER.scales, step=1, label="Scales (coarse to fine)")
+                    scales = gr.Slider(1, 5, value=DEFAULT_FILTER.scales, step=1, label="Scales (coarse to fine)",
+                                       info="up to 512 px; larger paintings add one per doubling")
 
     if EXAMPLES.is_dir():  # the repository's photos; an installed package has none
         gr.Examples(

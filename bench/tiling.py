@@ -99,8 +99,9 @@ def refinement(stylizer: Stylizer) -> tuple[list, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-refinement", action="store_true")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     args = parser.parse_args()
-    stylizer, metrics = Stylizer(), IndependentMetrics()
+    stylizer, metrics = Stylizer(precision=args.precision), IndependentMetrics()
     torch.manual_seed(0)
     rows, record = equivalence(stylizer, metrics)
     data = {"machine": machine(), "equivalence": record}
@@ -109,7 +110,7 @@ def main() -> None:
     if not args.skip_refinement:
         rows, data["refinement"] = refinement(stylizer)
         print(table(["2048 px, scaled to 512, vs the 512 px painting", "s", "SSIM", "mean colour difference"], rows))
-    save_json("tiling", data)
+    save_json(f"tiling-{stylizer.description.split(' / ')[1]}", data)
 
 
 if __name__ == "__main__":

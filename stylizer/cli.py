@@ -335,7 +335,7 @@ def _add_filter_flags(parser: argparse.ArgumentParser, with_styles: bool) -> Non
     algo.add_argument("--tile", type=int, metavar="PX",
                       help="paint print sizes tile by tile, PX per tile (default 0: only when the image would not fit --max-memory)")
     algo.add_argument("--iterations", type=int, metavar="N", help=f"total iterations over all scales (default {Filter.iterations})")
-    algo.add_argument("--scales", type=int, metavar="N", help=f"coarse-to-fine scales (default {Filter.scales})")
+    algo.add_argument("--scales", type=int, metavar="N", help=f"coarse-to-fine scales up to 512 px; larger sizes add one per doubling (default {Filter.scales})")
     algo.add_argument("--ratio", type=float, metavar="R", help="content/style ratio alpha/beta (default 1e-6)")
     algo.add_argument("--strength", type=float, metavar="S", help="style strength 0..10 instead of --ratio (6 = 1e-6)")
     algo.add_argument("--layer-weights", type=float, nargs=5, metavar="W", help="conv1_1..conv5_1 weights (default 1 0.8 0.5 0.3 0.1)")

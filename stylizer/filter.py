@@ -100,7 +100,7 @@ class Filter:
     # and content distance in about 30 s on 2 CPU cores. The old 300 (171, 85, 44) cost 3x
     # the time for 3% lower style distance; 70 (40, 20, 10) starts to lose style.
     iterations: int = 100
-    scales: int = 3
+    scales: int = 3  # up to 512 px; larger paintings add one per doubling (transfer.plan_scales)
     init: str = "content"
     optimizer: str = "lbfgs"
     learning_rate: float = 5.0
