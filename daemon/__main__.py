@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _config_source(args: argparse.Namespace):
     """A function that (re)reads the configuration: the YAML file, or the command line's."""
-    ray = ray_settings({"address": args.ray, "workers": args.workers or "auto"}) if args.ray else None
+    ray = args.ray_settings
     if args.config is not None:
         path = args.config.resolve()
         if ray is None:
@@ -125,9 +125,10 @@ def _parse_run(argv: Sequence[str]) -> argparse.Namespace:
         parser.error("give INBOX --out OUTBOX (or --config daemon.yaml)")
     if args.workers is not None and not args.ray:
         parser.error("--workers needs --ray ADDRESS")
+    args.ray_settings = None
     if args.ray:
         try:
-            ray_settings({"address": args.ray, "workers": args.workers or "auto"})
+            args.ray_settings = ray_settings({"address": args.ray, "workers": args.workers or "auto"})
         except StylizerError as exc:
             parser.error(str(exc).removeprefix("ray: ").replace("workers:", "--workers:"))
     return args

@@ -22,7 +22,7 @@ from .devices import precision_name, resolve_device, resolve_precision
 from .filter import DEFAULT_STRENGTH, Filter, StyleImage
 from .instant import InstantPainter, blend
 from .quality import for_quality
-from .losses import content_distance, gram, relative_error, style_distance
+from .losses import content_distance, gram, gram_distance, style_distance
 from .transfer import (
     LBFGS_HISTORY,
     CancelCheck,
@@ -216,11 +216,12 @@ class Stylizer:
         with self._previews_done:
             self._previews += 1
         try:
-            painted = self._preview(content, filter)
+            photo = images.load(content)
+            painted = self._preview(photo, filter)
             if mask is None:
                 return painted
             # The mask's regions side by side, mixed along its soft edge, as stylize does.
-            photo = images.fit(images.load(content), filter.size).convert("RGB").resize(painted.size)
+            photo = images.fit(photo, filter.size).convert("RGB").resize(painted.size)
             rest = self._preview(photo, mask.outside.replace(size=filter.size)) if mask.outside else photo
             return images.Image.composite(painted, rest.resize(painted.size), soft_mask_image(mask, painted.size))
         finally:
@@ -353,10 +354,7 @@ class Stylizer:
         with torch.no_grad():
             if tiles:
                 final_parts = {k: float(v) for k, v in objective.parts(pixels).items()}
-                grams = tiled_grams(network, pixels, style_targets, tiles)
-                metrics_style = float(torch.stack([
-                    relative_error(grams[name], style_targets[name]).sqrt() for name in style_targets
-                ]).mean())
+                metrics_style = gram_distance(tiled_grams(network, pixels, style_targets, tiles), style_targets)
                 features = {filter.content_layer: tiled_features(network, pixels, filter.content_layer, tiles)}
             else:
                 features = network(pixels)

@@ -129,7 +129,12 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
 
 def style_distance(features: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> float:
     """Quality metric: mean over the given layers of ||G - A|| / ||A|| (not squared)."""
-    errors = [relative_error(gram(features[name]), targets[name]).sqrt() for name in targets]
+    return gram_distance({name: gram(features[name]) for name in targets}, targets)
+
+
+def gram_distance(grams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> float:
+    """`style_distance` from Gram matrices already computed (tile by tile at print sizes)."""
+    errors = [relative_error(grams[name], targets[name]).sqrt() for name in targets]
     return float(torch.stack(errors).mean())
 
 

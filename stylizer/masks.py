@@ -47,13 +47,18 @@ class Mask:
     source: images.ImageSource = field(compare=False)
     outside: Filter | None = None
     identity: str = field(init=False, repr=False)
+    _grey: images.Image.Image = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "identity", images.digest(self.image()))
+        # Read once: every scale, the preview and the digest use these same pixels, even
+        # if the file changes while the painting runs.
+        grey = mask_image(self.source)
+        object.__setattr__(self, "_grey", grey)
+        object.__setattr__(self, "identity", images.digest(grey))
 
     def image(self) -> images.Image.Image:
         """The mask as an 8-bit grey image (255 = styled), at its own size."""
-        return mask_image(self.source)
+        return self._grey
 
     def portable(self) -> "Mask":
         """The same mask as pixels, for a worker that cannot read our files."""

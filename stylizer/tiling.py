@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .losses import gram, total_variation
+from .losses import gram, relative_error, total_variation
 
 ALIGN = 16  # px: the stride of conv5_x (four 2x poolings)
 # px of context on each side of a tile. Measured at 512x384 against the untiled gradient:
@@ -142,15 +142,10 @@ class TiledObjective:
             features = self.network(crop)
             surrogate = crop.new_zeros((), dtype=torch.float32)
             for name, coupling in couplings.items():
-                rows, cols = tile.positions(layer_stride(name))
-                inner = features[name][..., rows, cols]
-                count = inner.shape[-1] * inner.shape[-2]
-                surrogate = surrogate + (coupling * gram(inner)).sum() * count
-            stride = layer_stride(self.content_layer)
-            rows, cols = tile.positions(stride)
-            inner = features[self.content_layer][..., rows, cols].float()
-            target = self.content_target[..., tile.whole_positions(stride)[0], tile.whole_positions(stride)[1]].float()
-            surrogate = surrogate + (self.content_weight * scale / content_norm) * (inner - target).square().sum()
+                inner = _interior(features, name, tile)
+                surrogate = surrogate + (coupling * gram(inner)).sum() * _positions(inner)
+            error = _content_error(features, self.content_layer, self.content_target, tile)
+            surrogate = surrogate + (self.content_weight * scale / content_norm) * error
             surrogate.backward()
             grad[..., y0:y1, x0:x1] += crop.grad
             del features, surrogate, crop
@@ -166,35 +161,15 @@ class TiledObjective:
     def _statistics(self, pixels: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, int], torch.Tensor]:
         """Pass 1: each layer's Gram matrix over the whole image (and its position count),
         and the content error."""
-        sums: dict[str, torch.Tensor] = {}
-        counts: dict[str, int] = {}
-        content_error = pixels.new_zeros((), dtype=torch.float32)
-        with torch.no_grad():
-            for tile in self.tiles:
-                y0, y1, x0, x1 = tile.crop
-                features = self.network(pixels[..., y0:y1, x0:x1])
-                for name in self.style_targets:
-                    rows, cols = tile.positions(layer_stride(name))
-                    inner = features[name][..., rows, cols]
-                    count = inner.shape[-1] * inner.shape[-2]
-                    part = gram(inner) * count
-                    sums[name] = sums[name] + part if name in sums else part
-                    counts[name] = counts.get(name, 0) + count
-                stride = layer_stride(self.content_layer)
-                rows, cols = tile.positions(stride)
-                whole_rows, whole_cols = tile.whole_positions(stride)
-                inner = features[self.content_layer][..., rows, cols].float()
-                content_error += (inner - self.content_target[..., whole_rows, whole_cols].float()).square().sum()
-        return {name: sums[name] / counts[name] for name in sums}, counts, content_error
+        return _accumulate(self.network, pixels, self.tiles, self.style_targets,
+                           (self.content_layer, self.content_target))
 
     def _parts(self, grams, content_error, pixels) -> dict[str, torch.Tensor]:
         total_weight = sum(self.layer_weights.values())
         style = pixels.new_zeros((), dtype=torch.float32)
         for name, weight in self.layer_weights.items():
             if weight:
-                target = self.style_targets[name].float()
-                style = style + (weight / total_weight) * (grams[name] - target).square().sum() / (
-                    target.square().sum() + 1e-12)
+                style = style + (weight / total_weight) * relative_error(grams[name], self.style_targets[name])
         content = content_error / (self.content_target.float().square().sum() + 1e-12)
         total = self.content_weight * content + style
         parts = {"content": content, "style": style}
@@ -214,9 +189,7 @@ def tiled_features(network, image: torch.Tensor, layer: str, tiles: list[Tile]) 
     with torch.no_grad():
         for tile in tiles:
             y0, y1, x0, x1 = tile.crop
-            features = network(image[..., y0:y1, x0:x1])[layer]
-            rows, cols = tile.positions(stride)
-            inner = features[..., rows, cols]
+            inner = _interior(network(image[..., y0:y1, x0:x1]), layer, tile)
             if out is None:
                 height, width = image.shape[-2] // stride, image.shape[-1] // stride
                 out = inner.new_zeros((*inner.shape[:2], height, width))
@@ -227,19 +200,42 @@ def tiled_features(network, image: torch.Tensor, layer: str, tiles: list[Tile]) 
 
 def tiled_grams(network, image: torch.Tensor, layers, tiles: list[Tile]) -> dict[str, torch.Tensor]:
     """Gram matrices of a whole image (a painting at print size), accumulated tile by tile."""
+    return _accumulate(network, image, tiles, layers)[0]
+
+
+def _accumulate(network, image: torch.Tensor, tiles: list[Tile], layers, content=None):
+    """One pass over the tiles without gradients: each layer's Gram matrix over the tiles'
+    interiors, the position counts, and given `content` = (layer, target) the content error."""
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
+    content_error = image.new_zeros((), dtype=torch.float32)
     with torch.no_grad():
         for tile in tiles:
             y0, y1, x0, x1 = tile.crop
             features = network(image[..., y0:y1, x0:x1])
             for name in layers:
-                rows, cols = tile.positions(layer_stride(name))
-                inner = features[name][..., rows, cols]
-                count = inner.shape[-1] * inner.shape[-2]
-                sums[name] = sums[name] + gram(inner) * count if name in sums else gram(inner) * count
-                counts[name] = counts.get(name, 0) + count
-    return {name: sums[name] / counts[name] for name in sums}
+                inner = _interior(features, name, tile)
+                part = gram(inner) * _positions(inner)
+                sums[name] = sums[name] + part if name in sums else part
+                counts[name] = counts.get(name, 0) + _positions(inner)
+            if content is not None:
+                content_error += _content_error(features, *content, tile)
+    return {name: sums[name] / counts[name] for name in sums}, counts, content_error
+
+
+def _interior(features: dict[str, torch.Tensor], layer: str, tile: Tile) -> torch.Tensor:
+    rows, cols = tile.positions(layer_stride(layer))
+    return features[layer][..., rows, cols]
+
+
+def _positions(inner: torch.Tensor) -> int:
+    return inner.shape[-1] * inner.shape[-2]
+
+
+def _content_error(features, layer: str, target: torch.Tensor, tile: Tile) -> torch.Tensor:
+    """Sum of squared feature errors over the tile's interior at the content layer."""
+    rows, cols = tile.whole_positions(layer_stride(layer))
+    return (_interior(features, layer, tile).float() - target[..., rows, cols].float()).square().sum()
 
 
 def lbfgs_history(pixels: int, budget_bytes: float, default: int) -> int:
