@@ -46,9 +46,11 @@ def _photo_at(size) -> np.ndarray:
 
 def _style_distance(stylizer, image, painting) -> float:
     """Whole-image Gram distance of `image` to `painting` (the metric, not a masked loss)."""
-    flt = Filter(styles=(painting,), size=max(image.size))
+    # The painting at the whole output's size (the crops are parts of it), a size other
+    # tests' caches can rely on not to be filled from here.
+    flt = Filter(styles=(painting,), size=SIZE)
     network = stylizer.network(flt)
-    targets = stylizer.style_targets(flt, max(image.size))
+    targets = stylizer.style_targets(flt, SIZE)
     with torch.no_grad():
         features = network(images.to_tensor(image, stylizer.device))
     return style_distance(features, targets)
