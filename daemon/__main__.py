@@ -128,7 +128,7 @@ def _parse_run(argv: Sequence[str]) -> argparse.Namespace:
     args.ray_settings = None
     if args.ray:
         try:
-            args.ray_settings = ray_settings({"address": args.ray, "workers": args.workers or "auto"})
+            args.ray_settings = ray_settings({"address": args.ray, "workers": "auto" if args.workers is None else args.workers})
         except StylizerError as exc:
             parser.error(str(exc).removeprefix("ray: ").replace("workers:", "--workers:"))
     return args

@@ -274,3 +274,11 @@ def test_the_app_paints_on_the_cluster_with_live_previews(cluster):
     assert int(lines["previews"]) >= 1, "live previews stream back from the worker"
     assert lines["result"] == "(64, 48) 20"
     assert lines["painter"].startswith(f"Ray cluster at {cluster}")
+
+
+def test_the_daemon_refuses_a_worker_count_of_zero(capsys):
+    from daemon.__main__ import main as daemon_main
+
+    with pytest.raises(SystemExit):
+        daemon_main(["in", "--out", "out", "--ray", "auto", "--workers", "0"])
+    assert "--workers: expected 1 to 1024" in capsys.readouterr().err
