@@ -212,7 +212,9 @@ class RayPainter:
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         cpus = cpus_per_worker or (1 if gpus else CPUS_PER_WORKER)
-        count = workers or (gpus or max(1, int(resources.get("CPU", 1) // cpus)))
+        if workers is not None and workers < 1:
+            raise StylizerError(f"workers: expected 1 or more (or none for one per GPU), got {workers}")
+        count = workers if workers is not None else (gpus or max(1, int(resources.get("CPU", 1) // cpus)))
         actor = ray.remote(
             num_cpus=cpus, num_gpus=1 if gpus else 0,
             max_restarts=-1, max_task_retries=0,  # restarted by Ray; the job is retried here
