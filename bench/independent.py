@@ -30,13 +30,11 @@ import torch
 import torch.nn.functional as F
 
 from stylizer import images
+from stylizer.distributions import feature_rows, sliced_wasserstein
 from stylizer.vgg import VGGFeatures
 
 STYLE_LAYERS = ("conv1_2", "conv2_2", "conv3_2", "conv4_3", "conv5_2")
 CONTENT_LAYERS = ("conv3_2", "conv5_2")
-DIRECTIONS = 64
-QUANTILES = 256
-SEED = 0
 _EPS = 1e-6
 
 
@@ -61,37 +59,8 @@ class IndependentMetrics:
         }
 
 
-def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, normalize: bool = True) -> float:
-    """Mean |quantile difference| of two point sets (rows) along fixed random directions.
-
-    With `normalize`, each direction's difference is divided by `b`'s spread along it, so
-    the number does not depend on a layer's activation scale.
-    """
-    generator = torch.Generator().manual_seed(SEED)
-    directions = torch.randn((a.shape[1], DIRECTIONS), generator=generator, dtype=torch.float64)
-    directions /= directions.norm(dim=0, keepdim=True)
-    pa, pb = a.double() @ directions, b.double() @ directions
-    levels = torch.linspace(0, 1, QUANTILES, dtype=torch.float64)
-    gap = (_quantiles(pa, levels) - _quantiles(pb, levels)).abs()
-    if normalize:
-        gap = gap / (pb.std(dim=0) + _EPS)
-    return float(gap.mean())
-
-
-def _quantiles(projections: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
-    """(levels, directions) quantiles by sorting: torch.quantile refuses very long inputs."""
-    ordered = projections.sort(dim=0).values
-    positions = levels * (ordered.shape[0] - 1)
-    low, high = positions.floor().long(), positions.ceil().long()
-    weight = (positions - low).unsqueeze(1)
-    return ordered[low] * (1 - weight) + ordered[high] * weight
-
-
 def _feature_swd(output: torch.Tensor, painting: torch.Tensor) -> float:
-    def rows(features: torch.Tensor) -> torch.Tensor:
-        return features[0].float().permute(1, 2, 0).reshape(-1, features.shape[1])
-
-    return sliced_wasserstein(rows(output), rows(painting))
+    return sliced_wasserstein(feature_rows(output), feature_rows(painting))
 
 
 def _relative_error(features: torch.Tensor, target: torch.Tensor) -> float:
