@@ -19,7 +19,7 @@ import torch
 
 from . import color, images
 from .devices import precision_name, resolve_device, resolve_precision
-from .filter import DEFAULT_STRENGTH, Filter, StyleImage
+from .filter import DEFAULT_STRENGTH, Filter, StyleImage, ratio_from_strength
 from .instant import InstantPainter, blend
 from .quality import for_quality
 from .losses import content_distance, gram, gram_distance, style_distance
@@ -45,9 +45,20 @@ from .tiling import (
     tiled_features,
     tiled_grams,
 )
+from .strength import auto_plan, auto_strength, stylization_level
 from .vgg import VGGFeatures
 
 TARGET_CACHE_SIZE = 64
+
+
+def _style_side(image: images.Image.Image, spec: StyleImage, long_side: int) -> int:
+    """The long side a painting is used at for an output of `long_side` px.
+
+    Short side at least 16 px, or conv5_1 (four poolings deep) has no pixels left: a small
+    output with a small --style-scale, or a wide painting, crashed there.
+    """
+    shortest_long_side = math.ceil(MIN_STYLE_SIDE * max(image.size) / min(image.size))
+    return max(shortest_long_side, round(long_side * spec.scale))
 
 
 def default_memory_budget(device: torch.device) -> float:
@@ -79,9 +90,11 @@ class Stats:
     precision: str
     scales: list[tuple[int, int, int]] = field(default_factory=list)  # (width, height, iterations)
     recoveries: int = 0
+    strength: float | None = None  # of the last scale: what strength: auto chose
+    auto_level: float | None = None  # strength.stylization_level that auto measured
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "seconds": round(self.seconds, 3),
             "iterations": self.iterations,
             "evaluations": self.evaluations,
@@ -93,6 +106,11 @@ class Stats:
             "scales": [list(s) for s in self.scales],
             "recoveries": self.recoveries,
         }
+        if self.strength is not None:
+            out["strength"] = round(self.strength, 3)
+        if self.auto_level is not None:
+            out["auto_level"] = round(self.auto_level, 5)
+        return out
 
 
 @dataclass
@@ -302,11 +320,19 @@ class Stylizer:
         torch.manual_seed(filter.seed)
         network = self.network(filter)
         plan = plan_scales(*photo.size, filter.size, filter.scales, filter.iterations)
+        plan, measure_at = auto_plan(plan) if filter.auto_strength else (plan, None)
         state = LoopState(total_iterations=sum(s.iterations for s in plan))
         layer_weights = dict(zip(filter.style_layers, filter.layer_weights))
         luminance_only = filter.preserve_color == "luminance"
         pixels = None
+        requested = filter
+        level = None
         for index, scale in enumerate(plan):
+            if index == measure_at:
+                # strength: auto (strength.py): the coarse scales ran at the filter's
+                # strength; the rest runs at the strength this picture's level calls for.
+                level = self._stylization_level(network, filter, styles, pixels, photo, mask)
+                filter = filter.replace(ratio=ratio_from_strength(auto_strength(level, max(pixels.shape[-2:]))))
             size = (scale.height, scale.width)
             photo_t = images.to_tensor(photo.resize((scale.width, scale.height), images.Image.Resampling.LANCZOS), self.device)
             target_photo = color.gray_rgb(color.luminance(photo_t)) if luminance_only else photo_t
@@ -373,8 +399,10 @@ class Stylizer:
             precision=precision_name(network.dtype),
             scales=[(s.width, s.height, s.iterations) for s in plan],
             recoveries=state.recoveries,
+            strength=filter.strength,
+            auto_level=level,
         )
-        return Result(image=image, stats=stats, filter=filter)
+        return Result(image=image, stats=stats, filter=requested)
 
     @staticmethod
     def _finish(pixels: torch.Tensor, photo_t: torch.Tensor, luminance_only: bool, keep_photo=None) -> torch.Tensor:
@@ -462,20 +490,12 @@ class Stylizer:
         total_weight = sum(spec.weight for spec, _ in styles)
         blended: dict[str, torch.Tensor] = {}
         for spec, (digest, image) in styles:
-            # Short side at least 16 px, or conv5_1 (four poolings deep) has no pixels left: a
-            # small output with a small --style-scale, or a wide painting, crashed there.
-            shortest_long_side = math.ceil(MIN_STYLE_SIDE * max(image.size) / min(image.size))
-            side = max(shortest_long_side, round(long_side * spec.scale))
+            side = _style_side(image, spec, long_side)
             key = (digest, side, network.layers, network.pooling, network.dtype, filter.style_layers)
             with self._cache_lock:
                 grams = self._targets.get(key) if filter.preserve_color == "none" else None
             if grams is None:
-                style_t = images.to_tensor(images.fit(image, side), self.device)
-                if filter.preserve_color == "histogram" and photo_t is not None:
-                    style_t = color.match_histogram(style_t, photo_t)
-                elif filter.preserve_color == "luminance" and photo_t is not None:
-                    luma = color.match_luminance(color.luminance(style_t), color.luminance(photo_t))
-                    style_t = color.gray_rgb(luma)
+                style_t = self._style_tensor(filter, image, side, photo_t)
                 style_tiles = self._tiles(filter.replace(tile=0), style_t.shape[-1], style_t.shape[-2])
                 if style_tiles:  # a painting at print size: its Gram matrices tile by tile
                     grams = tiled_grams(network, style_t, filter.style_layers, style_tiles)
@@ -488,6 +508,30 @@ class Stylizer:
                 part = value if spec.weight == total_weight else value * (spec.weight / total_weight)
                 blended[name] = blended[name] + part if name in blended else part
         return blended
+
+    def _style_tensor(self, filter: Filter, image: images.Image.Image, side: int, photo_t) -> torch.Tensor:
+        """A painting at `side` px as the loss sees it: with the filter's colour mode applied."""
+        style_t = images.to_tensor(images.fit(image, side), self.device)
+        if filter.preserve_color == "histogram" and photo_t is not None:
+            return color.match_histogram(style_t, photo_t)
+        if filter.preserve_color == "luminance" and photo_t is not None:
+            return color.gray_rgb(color.match_luminance(color.luminance(style_t), color.luminance(photo_t)))
+        return style_t
+
+    def _stylization_level(self, network, filter: Filter, styles, pixels: torch.Tensor, photo, mask) -> float:
+        """strength.stylization_level of the picture as one scale left it, against the
+        filter's paintings at the same size (inside the mask, for a masked run)."""
+        height, width = pixels.shape[-2:]
+        long_side = max(height, width)
+        photo_t = images.to_tensor(photo.resize((width, height), images.Image.Resampling.LANCZOS), self.device)
+        with torch.no_grad():
+            features = network(pixels.detach())
+            paintings = [
+                (spec.weight, network(self._style_tensor(filter, image, _style_side(image, spec, long_side), photo_t)))
+                for spec, (_, image) in styles
+            ]
+            where = layer_masks(soft_mask(mask, (width, height), self.device), features) if mask else None
+        return stylization_level(features, paintings, filter.style_layers, where)
 
     def _load_style(self, spec: StyleImage) -> tuple[str, images.Image.Image]:
         """Decoded style image and a content digest, cached by path and modification time."""

@@ -111,6 +111,9 @@ class Filter:
     # Tile side in px for print sizes (tiling.py): 0 tiles only what would not fit the
     # Stylizer's memory budget. What is computed is the same either way.
     tile: int = 0
+    # strength: auto (strength.py): `ratio` paints the coarse scales, and the rest runs at
+    # the strength this photo and painting call for. Not in the paper.
+    auto_strength: bool = False
 
     def __post_init__(self) -> None:
         styles = tuple(
@@ -148,6 +151,12 @@ class Filter:
         _choice("pooling", self.pooling, POOLINGS)
         _choice("losses", self.losses, LOSSES)
         _int_in("seed", self.seed, 0, 2**63 - 1)
+        if not isinstance(self.auto_strength, bool):
+            raise FilterError(f"auto_strength: expected true or false, got {self.auto_strength!r}")
+        if self.auto_strength and self.losses == "paper":
+            # Its levels were calibrated with the normalized losses, where one ratio means
+            # one balance; the paper's sums mean a different balance for every size.
+            raise FilterError("strength: auto works with the normalized losses, not losses: paper")
 
     @property
     def strength(self) -> float:

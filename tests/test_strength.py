@@ -1,0 +1,143 @@
+"""strength: auto: the strength of the last scales chosen from how painted the coarse ones came out."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+
+from conftest import EXAMPLES, PAINTING, PHOTO, STYLES
+from stylizer import Filter, images
+from stylizer.cli import main
+from stylizer.errors import FilterError
+from stylizer.filter import DEFAULT_STRENGTH, ratio_from_strength
+from stylizer.presets import load_preset
+from stylizer.transfer import plan_scales
+from stylizer.strength import (
+    BOUNDS,
+    auto_strength,
+    MEASURE_AFTER,
+    auto_plan,
+    strength_fields,
+    stylization_level,
+    target_level,
+)
+
+FAR_PHOTO, FAR_PAINTING = EXAMPLES / "storm_over_city.jpg", STYLES / "shipwreck_of_the_minotaur.jpg"
+
+
+@pytest.mark.parametrize("value", ["auto", "Auto", " AUTO "])
+def test_auto_is_read_in_any_case(value):
+    assert strength_fields(value) == {"ratio": ratio_from_strength(DEFAULT_STRENGTH), "auto_strength": True}
+
+
+@pytest.mark.parametrize("value, strength", [(7, 7), (7.5, 7.5), ("3", 3), (0, 0), (10, 10)])
+def test_a_number_is_a_fixed_strength(value, strength):
+    assert strength_fields(value) == {"ratio": ratio_from_strength(strength), "auto_strength": False}
+
+
+@pytest.mark.parametrize("value", ["loud", 11, -1, True, None, "nan", [6]])
+def test_anything_else_is_refused_with_the_choices(value):
+    with pytest.raises(FilterError, match=r"strength: expected a number from 0 to 10, or auto; got"):
+        strength_fields(value)
+
+
+def test_the_strength_follows_the_level_within_bounds():
+    side = 256
+    assert auto_strength(target_level(side), side) == pytest.approx(DEFAULT_STRENGTH)
+    levels = [0.05, 0.1, 0.12, 0.127, 0.14, 0.2, 0.5]
+    chosen = [auto_strength(level, side) for level in levels]
+    assert chosen == sorted(chosen), "a picture further from the painting needs more strength"
+    assert chosen[0] == BOUNDS[0] and chosen[-1] == BOUNDS[1]
+    assert auto_strength(0.0, side) == BOUNDS[0]  # already the painting: nothing to add
+
+
+def test_the_measurement_splits_the_last_scale_of_at_most_512_px():
+    def sides(size, scales=3):
+        plan, at = auto_plan(plan_scales(512, 384, size, scales, 100))
+        return [(scale.width, scale.iterations) for scale in plan], at
+
+    plan, at = sides(512)
+    assert plan == [(128, 57), (256, 28), (512, MEASURE_AFTER), (512, 15 - MEASURE_AFTER)] and at == 3
+    plan, at = sides(2048)  # print sizes: measured at 512 px, the larger scales at the choice
+    assert [w for w, _ in plan] == [128, 256, 512, 512, 1024, 2048] and at == 3
+    assert sum(i for _, i in plan) == 100
+    plan, at = sides(256)
+    assert [w for w, _ in plan] == [128, 256, 256] and at == 2
+    assert sides(512, scales=1) == ([(512, 100)], None)  # one scale from the photo: nothing to measure
+
+
+def test_the_level_only_looks_inside_the_mask():
+    torch.manual_seed(0)
+    painting = {"conv1_1": torch.randn(1, 8, 16, 16)}
+    picture = painting["conv1_1"].clone()
+    picture[..., 8:] = torch.randn(1, 8, 16, 8) * 5 + 3  # the right half is something else
+    left = torch.zeros(1, 1, 16, 16)
+    left[..., :8] = 1
+    same = stylization_level({"conv1_1": picture}, [(1.0, painting)], ("conv1_1",), {"conv1_1": left})
+    other = stylization_level({"conv1_1": picture}, [(1.0, painting)], ("conv1_1",), {"conv1_1": 1 - left})
+    assert same < 0.35 < 1.0 < other
+
+
+def test_paper_losses_refuse_auto():
+    with pytest.raises(FilterError, match="strength: auto works with the normalized losses"):
+        Filter(styles=(PAINTING,), auto_strength=True, losses="paper")
+
+
+def test_a_pair_far_from_its_painting_gets_more_strength_than_one_already_there(stylizer):
+    auto = Filter(styles=(FAR_PAINTING,), size=256, iterations=40, auto_strength=True)
+    far = stylizer.stylize(FAR_PHOTO, auto)
+    # The photo painted in its own style: after the coarse scales it already *is* its painting.
+    near = stylizer.stylize(PHOTO, auto.replace(styles=(PHOTO,)))
+    assert near.stats.strength == BOUNDS[0]
+    assert far.stats.strength > DEFAULT_STRENGTH
+    assert near.stats.auto_level < far.stats.auto_level
+    fixed = stylizer.stylize(FAR_PHOTO, auto.replace(auto_strength=False))
+    assert fixed.stats.strength == pytest.approx(DEFAULT_STRENGTH) and fixed.stats.auto_level is None
+    assert images.digest(fixed.image) != images.digest(far.image), "auto's strength was not used"
+    # What auto chose goes into the file, beside the filter as asked for.
+    metadata = far.metadata()
+    assert metadata["filter"]["auto_strength"] is True
+    assert metadata["stats"]["strength"] == round(far.stats.strength, 3)
+
+
+def test_the_last_scales_are_painted_at_the_chosen_strength(stylizer, monkeypatch):
+    """Auto's result is the coarse scales at the filter's strength and the rest at its choice."""
+    import stylizer.engine as engine
+
+    monkeypatch.setattr(engine, "auto_strength", lambda level, side: 8.0)
+    auto = Filter(styles=(PAINTING,), size=256, scales=2, iterations=24, auto_strength=True)
+    result = stylizer.stylize(PHOTO, auto)
+    assert result.stats.strength == pytest.approx(8.0)
+    weak = stylizer.stylize(PHOTO, auto.replace(auto_strength=False))
+    strong = stylizer.stylize(PHOTO, auto.replace(auto_strength=False, ratio=ratio_from_strength(8.0)))
+    assert result.stats.content_distance > weak.stats.content_distance
+    assert result.stats.style_distance < weak.stats.style_distance
+    assert images.digest(result.image) not in (images.digest(weak.image), images.digest(strong.image))
+
+
+def test_a_single_scale_painting_keeps_the_filters_strength(stylizer):
+    result = stylizer.stylize(PHOTO, Filter(styles=(PAINTING,), size=64, scales=1, iterations=3, auto_strength=True))
+    assert result.stats.strength == pytest.approx(DEFAULT_STRENGTH) and result.stats.auto_level is None
+
+
+def test_a_preset_can_say_auto(tmp_path):
+    images.Image.new("RGB", (32, 32), "red").save(tmp_path / "a.png")
+    (tmp_path / "red.yaml").write_text("style: a.png\nstrength: auto\n")
+    preset = load_preset(tmp_path / "red.yaml")
+    assert preset.filter.auto_strength is True and preset.filter.strength == pytest.approx(DEFAULT_STRENGTH)
+
+
+def test_the_command_line_paints_with_auto_and_says_what_it_chose(tmp_path, capsys):
+    out = tmp_path / "out.png"
+    args = [str(PHOTO), "--style", str(PAINTING), "--strength", "auto", "--size", "256", "--iterations", "20"]
+    assert main([*args, "-o", str(out)]) == 0
+    assert re.search(r", strength auto: \d\.\d\n", capsys.readouterr().err)
+    assert main([*args, "-o", str(out), "--scales", "1"]) == 0
+    assert "strength auto: nothing to measure in a one-scale painting, painted at 6.0" in capsys.readouterr().err
+    assert main([*args, "-o", str(out), "--json", "-q"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert BOUNDS[0] <= stats["strength"] <= BOUNDS[1] and stats["auto_level"] > 0
+    assert json.loads(images.Image.open(out).info["stylizer"])["filter"]["auto_strength"] is True
