@@ -53,6 +53,7 @@ from stylizer.cluster import RaySettings
 from stylizer.masks import Mask
 from stylizer.pool import make_painter
 from stylizer.quality import for_quality
+from stylizer.strength import AUTO, strength_fields
 from stylizer.transfer import plan_scales
 from stylizer.vgg import STYLE_LAYERS
 
@@ -296,6 +297,7 @@ def build_filter(
     styles: list[tuple[str, float]] | None = None,
     *,
     strength: float | None = None,
+    auto_strength: bool | None = None,
     size: int | None = None,
     iterations: int | None = None,
     seed: int | None = None,
@@ -309,6 +311,8 @@ def build_filter(
     """The one place controls become a `Filter`: a preset (or own paintings) plus overrides.
 
     A `None` keeps the preset's (or the paper's) value. Used by the UI and the API alike.
+    With `auto_strength` the strength is chosen per photo (stylizer.strength) and
+    `strength` is not used.
     """
     if size is not None and int(size) > MAX_SIZE:
         raise gr.Error(f"Output size {int(size)} px is above this app's limit of {MAX_SIZE} px; choose {MAX_SIZE} or less.")
@@ -322,6 +326,11 @@ def build_filter(
         # The preset's own value stays exact unless the control really moved: strength 6 and
         # alpha/beta 1e-6 differ in the last bit, and a preset must stay one Filter.
         moved = strength is not None and abs(float(strength) - base.strength) > 1e-6
+        if auto_strength:
+            base = base.replace(**strength_fields(AUTO))
+            moved = False
+        elif auto_strength is False and base.auto_strength:
+            base = base.replace(auto_strength=False)
         if layer_weights is not None and base.style_layers != STYLE_LAYERS:
             layer_weights = None  # the page's five weights are for conv1_1..conv5_1 only
         changes = {
@@ -400,14 +409,14 @@ def _session(request: gr.Request | None) -> str:
 def controls_filter(content, mode, preset_id, rest) -> tuple[object, Filter, str, Mask | None]:
     """The photo, the `Filter`, the quality name and the mask that the UI's controls describe."""
     own = rest[: 2 * OWN_STYLE_SLOTS]
-    strength, quality_name, size, init, colour, seed, *advanced = rest[2 * OWN_STYLE_SLOTS :]
+    strength, auto_strength, quality_name, size, init, colour, seed, *advanced = rest[2 * OWN_STYLE_SLOTS :]
     layer_weights, (tv_weight, optimizer, scales), mask_controls = advanced[:5], advanced[5:8], advanced[8:]
     photo = load_image(content)
     mask = controls_mask(*mask_controls)
     styles = [(path, w) for path, w in zip(own[0::2], own[1::2]) if path]
     flt = build_filter(
         preset_id if mode == "preset" else None, styles,
-        strength=strength, size=size, seed=seed or 0, init=init,
+        strength=strength, auto_strength=bool(auto_strength), size=size, seed=seed or 0, init=init,
         preserve_color=colour, layer_weights=layer_weights, tv_weight=tv_weight,
         optimizer=optimizer, scales=scales,
     )
@@ -566,7 +575,7 @@ def preset_controls(preset_id: str | None, strength_touched: bool = False, stren
     """
     preset = registry.presets.get(preset_id or "")
     if preset is None:
-        return (gr.skip(),) * (7 + len(LAYER_LABELS) + 3)
+        return (gr.skip(),) * (7 + len(LAYER_LABELS) + 4)
     f = preset.filter
     index = PRESET_IDS.index(preset.id)
     own_layers = f.style_layers == STYLE_LAYERS
@@ -582,6 +591,7 @@ def preset_controls(preset_id: str | None, strength_touched: bool = False, stren
         if abs(float(strength_now) - strength) > 1e-6:
             note += f"  \n*Your strength {float(strength_now):g} is kept; this preset's own is {strength:.3g}.*"
         strength = gr.skip()
+    auto = gr.skip() if strength_touched else f.auto_strength
     return (
         note,
         gr.Gallery(selected_index=index),
@@ -594,6 +604,7 @@ def preset_controls(preset_id: str | None, strength_touched: bool = False, stren
         f.tv_weight,
         f.optimizer,
         f.scales,
+        auto,
     )
 
 
@@ -612,17 +623,19 @@ def api_stylize(
     size: int | None = None,
     iterations: int | None = None,
     seed: int | None = None,
+    auto_strength: bool = False,
 ) -> str:
     """Paint `content` with a preset (by id) or, when `preset` is empty, with the painting `style`.
 
     Left out (None), strength, size, iterations and seed are the preset's own (or the
-    paper's defaults for a painting). Returns the painted image as a PNG file whose
+    paper's defaults for a painting). `auto_strength` chooses the strength for this photo
+    and painting instead (stylizer.strength). Returns the painted image as a PNG file whose
     metadata holds the parameters used.
     """
     photo = load_image(content)
     flt = build_filter(
         preset or None, [(style, 1.0)] if style else None,
-        strength=strength, size=size, iterations=iterations, seed=seed,
+        strength=strength, auto_strength=auto_strength or None, size=size, iterations=iterations, seed=seed,
     )
     try:
         result = None
@@ -713,6 +726,9 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
             strength = gr.Slider(0, 10, value=max(0.0, min(10.0, DEFAULT_FILTER.strength)), step=0.1,
                                  label="Style strength", info="0 keeps the photo, 10 is pure painting texture",
                                  elem_id="strength")
+            auto_strength = gr.Checkbox(value=DEFAULT_FILTER.auto_strength, label="Choose the strength for me",
+                                        info="Measured on your photo and painting while it paints, so every "
+                                             "pair comes out about equally painted", elem_id="auto-strength")
             strength_touched = gr.State(False)  # set once the user moves it: presets then keep it
             with gr.Row():
                 quality = gr.Radio(QUALITY, value="normal", label="Quality",
@@ -762,6 +778,7 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
             gr.Number(label="size", value=None, precision=0),
             gr.Number(label="iterations", value=None, precision=0),
             gr.Number(label="seed", value=None, precision=0),
+            gr.Checkbox(label="auto_strength", value=False),
         ]
         api_output = gr.Image(label="painting", type="filepath", format="png")
         api_button = gr.Button("api")
@@ -772,12 +789,16 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
     own_tab.select(lambda: "own", None, mode, api_visibility="private", queue=False)
     gallery.select(pick_preset, None, preset, api_visibility="private", queue=False)
     strength.input(lambda: True, None, strength_touched, api_visibility="private", queue=False)
+    auto_strength.input(lambda: True, None, strength_touched, api_visibility="private", queue=False)
+    auto_strength.change(lambda auto: gr.Slider(interactive=not auto), auto_strength, strength,
+                         api_visibility="private", queue=False, show_progress="hidden")
     preset.change(
         preset_controls, [preset, strength_touched, strength],
-        [preset_info, gallery, strength, size, seed, colour, init, *layer_weights, tv_weight, optimizer, scales],
+        [preset_info, gallery, strength, size, seed, colour, init, *layer_weights, tv_weight, optimizer, scales,
+         auto_strength],
         api_visibility="private", queue=False,
     )
-    paint_inputs = [content, mode, preset, *own_inputs, strength, quality, size, init, colour, seed,
+    paint_inputs = [content, mode, preset, *own_inputs, strength, auto_strength, quality, size, init, colour, seed,
                     *layer_weights, tv_weight, optimizer, scales, mask_editor, mask_file, mask_rest]
     paint_outputs = [output, status, download, compare]
     # The instant painting has its own unlimited lane in the queue, so it shows at once even

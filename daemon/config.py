@@ -22,6 +22,7 @@ from stylizer.images import SAVE_FORMATS
 from stylizer.cluster import RaySettings
 from stylizer.presets import PresetRegistry
 from stylizer.quality import QUALITIES
+from stylizer.strength import AUTO, strength_fields
 
 ORIGINALS = ("keep", "move")
 FORMATS = ("same", "jpg", "png", "webp")
@@ -35,10 +36,12 @@ DEFAULT_SETTLE_SECONDS = 2.0
 TOP_FIELDS = (
     "watch", "output", "presets", "originals", "preset_folders", "rules",
     "format", "quality", "jpeg_quality", "size", "device", "precision", "settle_seconds", "ray",
-    "mask_style", "tile", "max_memory",
+    "mask_style", "tile", "max_memory", "strength",
 )
 RAY_FIELDS = ("address", "workers", "cpus_per_worker")
-RULE_FIELDS = ("folder", "glob", "presets", "format", "quality", "jpeg_quality", "size", "tile", "mask_style")
+RULE_FIELDS = (
+    "folder", "glob", "presets", "format", "quality", "jpeg_quality", "size", "tile", "mask_style", "strength",
+)
 # A photo's mask lies beside it: `beach.jpg` is painted only where `beach.mask.png` is white.
 MASK_SUFFIX = ".mask.png"
 
@@ -64,6 +67,7 @@ class Rule:
     quality: str = "normal"  # how much painting: instant, quick, normal or high (stylizer.quality)
     mask_style: str | None = None  # preset for the black part of a photo's mask (None: keep the photo)
     tile: int | None = None  # px per tile for print sizes (stylizer.tiling); None: the preset's own
+    strength: float | str | None = None  # 0..10 or "auto" (stylizer.strength); None: the preset's own
 
     def relative_output(self, relative: PurePosixPath) -> PurePosixPath | None:
         """Where a file at `relative` (to its watch folder) lands below a preset's output
@@ -305,8 +309,11 @@ def _rule_settings(where: str, data: dict, presets: tuple[str, ...]) -> Rule:
     size = _optional_number(data, "size", fields.integer, 32, 8192, "32 to 8192 pixels (long side)")
     mask_style = fields.text("mask_style", data["mask_style"]) if data.get("mask_style") is not None else None
     tile = _optional_number(data, "tile", fields.integer, 64, 8192, "0 (automatic) or 64 to 8192 px", zero_ok=True)
+    strength = data.get("strength")
+    if strength is not None:
+        strength = AUTO if strength_fields(strength)["auto_strength"] else float(strength)
     return Rule(presets=presets, format=fmt, jpeg_quality=jpeg_quality, size=size, quality=quality,
-                mask_style=mask_style, tile=tile)
+                mask_style=mask_style, tile=tile, strength=strength)
 
 
 def _optional_number(data: dict, name: str, convert, low: float, high: float, expected: str, zero_ok: bool = False):
@@ -330,6 +337,7 @@ def _with_defaults(rule: Rule, defaults: Rule, given: dict) -> Rule:
         "size": "size" in given,
         "mask_style": "mask_style" in given,
         "tile": "tile" in given,
+        "strength": "strength" in given,
     }
     return dataclasses.replace(
         rule, **{name: getattr(rule if mine else defaults, name) for name, mine in own.items()}

@@ -28,6 +28,7 @@ from stylizer.errors import Cancelled, ImageError
 from stylizer.masks import Mask
 from stylizer.pool import Painter, WorkerFailed
 from stylizer.presets import PresetRegistry
+from stylizer.strength import strength_fields
 from stylizer.transfer import Progress
 
 from .config import FAILED_DIR, PROCESSED_DIR, DaemonConfig, Rule, mask_path_for
@@ -202,6 +203,8 @@ class Worker:
             claim = None
         preset = settings.registry.get(preset_id)
         own = {name: value for name, value in (("size", rule.size), ("tile", rule.tile)) if value is not None}
+        if rule.strength is not None:
+            own.update(strength_fields(rule.strength))
         filter = preset.filter.replace(**own) if own else preset.filter
         started = time.monotonic()
         self.status.job_started(self.slot, {"file": relative.as_posix(), "preset": preset_id})

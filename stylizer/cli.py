@@ -17,7 +17,8 @@ from .devices import DEVICES, PRECISIONS
 from .engine import Stylizer
 from .errors import Cancelled, StylizerError
 from .experiments import EXPERIMENTS, run_with
-from .filter import COLOR_MODES, INITS, LOSSES, OPTIMIZERS, POOLINGS, Filter, StyleImage, ratio_from_strength
+from .filter import COLOR_MODES, INITS, LOSSES, OPTIMIZERS, POOLINGS, Filter, StyleImage
+from .strength import strength_fields
 from .masks import Mask
 from .presets import load_presets
 from .quality import HIGH_FACTOR, QUALITIES, QUICK_ITERATIONS, for_quality
@@ -81,10 +82,20 @@ def _stylize(args: argparse.Namespace) -> int:
         stats = result.stats
         print(
             f"wrote {args.output} ({result.image.width}x{result.image.height}) in {stats.seconds:.1f} s, "
-            f"{stats.iterations} iterations on {stats.device}/{stats.precision}",
+            f"{stats.iterations} iterations on {stats.device}/{stats.precision}"
+            + _auto_note(result),
             file=sys.stderr,
         )
     return 0
+
+
+def _auto_note(result) -> str:
+    """What strength: auto chose, for the summary line; nothing for a fixed strength."""
+    if not result.filter.auto_strength:
+        return ""
+    if result.stats.auto_level is None:
+        return f", strength auto: nothing to measure in a one-scale painting, painted at {result.stats.strength:.1f}"
+    return f", strength auto: {result.stats.strength:.1f}"
 
 
 def _experiment(args: argparse.Namespace) -> int:
@@ -180,16 +191,15 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     """Filter fields the user set on the command line (unset flags keep the filter's own)."""
     if args.ratio is not None and args.strength is not None:
         raise StylizerError("give either --ratio or --strength, not both")
-    ratio = args.ratio
+    ratio, auto = args.ratio, None
     if args.strength is not None:
-        try:
-            ratio = ratio_from_strength(args.strength)
-        except StylizerError as exc:
-            raise StylizerError(f"--{exc}") from None  # the flag the user typed, not the field
+        strength = strength_fields(args.strength, "--strength")  # the flag the user typed, not the field
+        ratio, auto = strength["ratio"], strength["auto_strength"]
     elif ratio is not None and not (0 < ratio < float("inf")):
         raise StylizerError(f"--ratio: expected a positive number, got {ratio!r}")
     fields = {
         "ratio": ratio,
+        "auto_strength": auto,
         "layer_weights": tuple(args.layer_weights) if args.layer_weights else None,
         "tv_weight": args.tv_weight,
         "size": args.size,
@@ -337,7 +347,8 @@ def _add_filter_flags(parser: argparse.ArgumentParser, with_styles: bool) -> Non
     algo.add_argument("--iterations", type=int, metavar="N", help=f"total iterations over all scales (default {Filter.iterations})")
     algo.add_argument("--scales", type=int, metavar="N", help=f"coarse-to-fine scales up to 512 px; larger sizes add one per doubling (default {Filter.scales})")
     algo.add_argument("--ratio", type=float, metavar="R", help="content/style ratio alpha/beta (default 1e-6)")
-    algo.add_argument("--strength", type=float, metavar="S", help="style strength 0..10 instead of --ratio (6 = 1e-6)")
+    algo.add_argument("--strength", metavar="S", help="style strength 0..10 instead of --ratio (6 = 1e-6), or auto: "
+                      "chosen for this photo and painting, so every pair is about equally painted")
     algo.add_argument("--layer-weights", type=float, nargs=5, metavar="W", help="conv1_1..conv5_1 weights (default 1 0.8 0.5 0.3 0.1)")
     algo.add_argument("--tv-weight", type=float, metavar="W", help="total-variation smoothing (default 0)")
     algo.add_argument("--init", choices=INITS, help="start from the photo (default), noise, the style or the instant painting")

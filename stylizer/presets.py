@@ -22,7 +22,8 @@ from PIL import Image
 
 from . import yamlfields as fields
 from .errors import FilterError, StylizerError
-from .filter import Filter, StyleImage, ratio_from_strength
+from .filter import Filter, StyleImage
+from .strength import strength_fields
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "presets"
 PRESETS_ENV = "STYLIZER_PRESETS"
@@ -159,10 +160,7 @@ def _preset_from(path: Path, data: object) -> Preset:
 
     values = {key: convert(key, data[key]) for key, convert in _CONVERTERS.items() if key in data}
     if "strength" in data:
-        strength = fields.number("strength", data["strength"])
-        if not 0 <= strength <= 10:
-            raise FilterError(f"strength: expected a number from 0 to 10, got {data['strength']!r}")
-        values["ratio"] = ratio_from_strength(strength)
+        values.update(strength_fields(data["strength"]))
     styles = _styles(path.parent, data["style"])
     preset_id = path.stem
     return Preset(

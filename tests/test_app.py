@@ -152,8 +152,10 @@ def _page_sends(app, preset_id, touched=False, strength_now=None):
     if not isinstance(strength, (int, float)):
         strength = strength_now  # skipped: the slider keeps the user's value
     weights = [getattr(w, "value", None) or 1.0 for w in out[7:12]]  # inactive fields keep some value
-    tv_weight, optimizer, scales = out[12:]
-    rest = [None, 1.0] * 3 + [strength, "normal", size, init, colour, seed, *weights, tv_weight, optimizer, scales,
+    tv_weight, optimizer, scales, auto = out[12:]
+    if not isinstance(auto, bool):
+        auto = False  # skipped: the box keeps the user's value, unticked here
+    rest = [None, 1.0] * 3 + [strength, auto, "normal", size, init, colour, seed, *weights, tv_weight, optimizer, scales,
                               None, None, ""]  # no mask
     return app.controls_filter(str(PHOTO), "preset", preset_id, rest)[1], out[0]
 
@@ -198,3 +200,24 @@ def test_the_mask_panel_gives_a_mask_from_brush_strokes_or_an_upload(client, tmp
         app.controls_mask(None, str(tmp_path / "notes.png"), "")
     canvas = app.mask_canvas(str(PHOTO))
     assert images.load(canvas["background"]).size[0] <= app.MASK_CANVAS_SIDE and canvas["layers"] == []
+
+
+def test_auto_strength_from_the_api_and_from_the_page(client):
+    from stylizer import images
+
+    path = _stylize(client, PHOTO, size=256, iterations=20, auto_strength=True)
+    used = images.read_metadata(path)
+    assert used["filter"]["auto_strength"] is True and "auto_level" in used["stats"]
+    fixed = images.read_metadata(_stylize(client, PHOTO, size=256, iterations=20))
+    assert fixed["filter"]["auto_strength"] is False and "auto_level" not in fixed["stats"]
+
+    import app
+
+    # The page: the box ticked sends auto; unticked, the slider's strength.
+    rest = [None, 1.0] * 3 + [3.0, True, "normal", 256, "content", "none", 0, 1, 0.8, 0.5, 0.3, 0.1, 0.0, "lbfgs", 3,
+                              None, None, ""]
+    sent = app.controls_filter(str(PHOTO), "preset", "starry-night", rest)[1]
+    assert sent.auto_strength and sent.strength == pytest.approx(6.0), "auto starts from the default strength"
+    rest[7] = False
+    sent = app.controls_filter(str(PHOTO), "preset", "starry-night", rest)[1]
+    assert not sent.auto_strength and sent.strength == pytest.approx(3.0)

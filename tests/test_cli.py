@@ -112,9 +112,9 @@ def test_other_experiments_write_figures(tmp_path, name):
 @pytest.mark.parametrize(
     "flag, message",
     [
-        ("--strength=-3", "--strength: expected a number from 0 to 10, got -3.0"),
-        ("--strength=11", "--strength: expected a number from 0 to 10, got 11.0"),
-        ("--strength=nan", "--strength: expected a number from 0 to 10, got nan"),
+        ("--strength=-3", "--strength: expected a number from 0 to 10, or auto; got '-3'"),
+        ("--strength=11", "--strength: expected a number from 0 to 10, or auto; got '11'"),
+        ("--strength=nan", "--strength: expected a number from 0 to 10, or auto; got 'nan'"),
         ("--ratio=nan", "--ratio: expected a positive number, got nan"),
         ("--ratio=-1e-6", "--ratio: expected a positive number, got -1e-06"),
     ],

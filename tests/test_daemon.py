@@ -327,3 +327,28 @@ def test_rules_choose_how_much_painting(tmp_path, stylizer):
     assert instant["stats"]["iterations"] == 0 and instant["stats"]["precision"] == "int8"
     assert quick["stats"]["iterations"] == 15 and quick["filter"]["init"] == "instant"
     assert max(images.load(out / "tiny" / "a.png").size) == 48
+
+
+def test_rules_set_the_strength_or_leave_it_to_auto(tmp_path, stylizer):
+    from daemon.config import read_config
+    from daemon_support import SETTLE, make_presets, running
+
+    from stylizer.filter import ratio_from_strength
+
+    presets = make_presets(tmp_path / "presets")
+    # Two scales (128 and 256 px): auto measures in the second.
+    (presets / "small.yaml").write_text("style: starry.jpg\nsize: 256\niterations: 20\n")
+    config = tmp_path / "daemon.yaml"
+    config.write_text(
+        f"watch: in\noutput: out\npresets: [presets]\npreset_folders: false\nsettle_seconds: {SETTLE}\nformat: png\n"
+        "rules:\n  - folder: auto\n    presets: small\n    strength: auto\n"
+        "  - folder: soft\n    presets: small\n    strength: 3\n"
+    )
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    with running(lambda: read_config(config), stylizer) as service:
+        shutil.copy(PHOTO, inbox / "auto" / "a.jpg")
+        shutil.copy(PHOTO, inbox / "soft" / "b.jpg")
+        settle(service)
+    auto, soft = (images.read_metadata(out / "small" / name) for name in ("a.png", "b.png"))
+    assert auto["filter"]["auto_strength"] is True and "auto_level" in auto["stats"]
+    assert soft["filter"]["auto_strength"] is False and soft["filter"]["ratio"] == pytest.approx(ratio_from_strength(3))

@@ -76,6 +76,8 @@ def test_rules_match_in_order_and_keep_the_path_below_the_rule_folder():
         ("watch: in\noutput: out\nrules:\n  - folder: a\n    presets: [tiny]\n    sise: 5\n", "rules[1]: unknown field 'sise'; did you mean 'size'?"),
         ("watch: in\noutput: out\nrules:\n  - folder: a\n", "rules[1]: presets: missing"),
         ("watch: [in\n", "invalid YAML at line"),
+        ("watch: in\noutput: out\nrules:\n  - folder: a\n    presets: [tiny]\n    strength: loud\n",
+         "rules[1]: strength: expected a number from 0 to 10, or auto; got 'loud'"),
     ],
 )
 def test_a_bad_config_names_the_file_the_field_and_the_problem(tmp_path, text, message):

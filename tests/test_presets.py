@@ -77,8 +77,8 @@ def test_builtin_presets_are_ordered_by_name() -> None:
 
 
 def test_every_filter_field_can_be_written_in_yaml() -> None:
-    filter_fields = {f.name for f in dataclasses.fields(Filter)} - {"styles"}
-    assert filter_fields <= set(FIELDS)
+    filter_fields = {f.name for f in dataclasses.fields(Filter)} - {"styles", "auto_strength"}
+    assert filter_fields <= set(FIELDS)  # auto_strength is written `strength: auto`
 
 
 def test_readme_annotated_example_loads_and_documents_the_real_defaults(tmp_path: Path) -> None:
@@ -186,7 +186,7 @@ def test_unknown_style_entry_key_suggests_the_right_name(tmp_path: Path) -> None
 def test_non_numeric_strength_names_file_and_field(tmp_path: Path) -> None:
     png(tmp_path / "a.png")
     path = write(tmp_path, "wave.yaml", "style: a.png\nstrength: high\n")
-    assert error_of(path) == f"{path}: strength: expected a number, got 'high'"
+    assert error_of(path) == f"{path}: strength: expected a number from 0 to 10, or auto; got 'high'"
 
 
 @pytest.mark.parametrize(
@@ -293,8 +293,8 @@ def test_bad_file_does_not_hide_good_one(tmp_path: Path, no_builtins: None) -> N
     bad = write(tmp_path / "mine", "bad.yaml", "style: a.png\nstrength: high\n")
     registry = load_presets([tmp_path / "mine"])
     assert list(registry.presets) == ["good"]
-    assert registry.errors == [PresetLoadError(bad, "strength: expected a number, got 'high'")]
-    assert str(registry.errors[0]) == f"{bad}: strength: expected a number, got 'high'"
+    assert registry.errors == [PresetLoadError(bad, "strength: expected a number from 0 to 10, or auto; got 'high'")]
+    assert str(registry.errors[0]) == f"{bad}: strength: expected a number from 0 to 10, or auto; got 'high'"
 
 
 def test_missing_extra_folder_is_reported_not_raised(tmp_path: Path) -> None:
