@@ -42,9 +42,9 @@ MEASURE_AFTER = 5
 # the eight pairs of bench/quality.py at 512 px: for each pair, the strength whose result
 # reached the pairs' median independent style distance at 6 (0.144), against the level
 # measured here; a least-squares line through (log level, strength) has this slope and
-# passes 6 at this level (correlation 0.75; 0.88 on six pairs it never saw).
-TARGET_LEVEL = 0.146
-GAIN = 5.6
+# passes 6 at this level (correlation 0.79). bench/results/strength-calibrate-calibration.json.
+TARGET_LEVEL = 0.148
+GAIN = 6.3
 # Smaller paintings are measured at a smaller side, where a picture at the same stage
 # measures higher (0.156 at 128 px against 0.127 at 256 px at the end of those scales,
 # eight pairs' medians): the target follows that power law below 512 px.
