@@ -628,14 +628,17 @@ def api_stylize(
     """Paint `content` with a preset (by id) or, when `preset` is empty, with the painting `style`.
 
     Left out (None), strength, size, iterations and seed are the preset's own (or the
-    paper's defaults for a painting). `auto_strength` chooses the strength for this photo
-    and painting instead (stylizer.strength). Returns the painted image as a PNG file whose
+    paper's defaults for a painting); a strength given is used as it is, even with a
+    preset whose strength is auto. `auto_strength` chooses the strength for this photo and
+    painting instead (stylizer.strength). Returns the painted image as a PNG file whose
     metadata holds the parameters used.
     """
     photo = load_image(content)
     flt = build_filter(
         preset or None, [(style, 1.0)] if style else None,
-        strength=strength, auto_strength=auto_strength or None, size=size, iterations=iterations, seed=seed,
+        # A strength given wins over a preset's auto; none given keeps the preset's own.
+        strength=strength, auto_strength=True if auto_strength else (False if strength is not None else None),
+        size=size, iterations=iterations, seed=seed,
     )
     try:
         result = None
@@ -725,10 +728,11 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
         with gr.Column(scale=1):
             strength = gr.Slider(0, 10, value=max(0.0, min(10.0, DEFAULT_FILTER.strength)), step=0.1,
                                  label="Style strength", info="0 keeps the photo, 10 is pure painting texture",
-                                 elem_id="strength")
+                                 elem_id="strength", interactive=not DEFAULT_FILTER.auto_strength)
             auto_strength = gr.Checkbox(value=DEFAULT_FILTER.auto_strength, label="Choose the strength for me",
-                                        info="Measured on your photo and painting while it paints, so every "
-                                             "pair comes out about equally painted", elem_id="auto-strength")
+                                        info="Normal and High measure your photo and painting while they "
+                                             "paint, so every pair comes out about equally painted; Instant "
+                                             "and Quick paint at 6", elem_id="auto-strength")
             strength_touched = gr.State(False)  # set once the user moves it: presets then keep it
             with gr.Row():
                 quality = gr.Radio(QUALITY, value="normal", label="Quality",

@@ -208,8 +208,10 @@ def test_auto_strength_from_the_api_and_from_the_page(client):
     path = _stylize(client, PHOTO, size=256, iterations=20, auto_strength=True)
     used = images.read_metadata(path)
     assert used["filter"]["auto_strength"] is True and "auto_level" in used["stats"]
-    fixed = images.read_metadata(_stylize(client, PHOTO, size=256, iterations=20))
+    fixed = images.read_metadata(_stylize(client, PHOTO, size=256, iterations=20))  # strength=6 given
     assert fixed["filter"]["auto_strength"] is False and "auto_level" not in fixed["stats"]
+    own = images.read_metadata(_stylize(client, PHOTO, strength=None, size=256, iterations=20))
+    assert own["filter"]["auto_strength"] is True, "no strength given: the preset's own, auto"
 
     import app
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -306,22 +307,31 @@ def test_the_daemon_and_another_front_end_share_one_stylizer(tmp_path, stylizer,
     assert outputs(out) == ["tiny/0.jpg", "tiny/1.jpg", "tiny/2.jpg"]
 
 
-def test_rules_choose_how_much_painting(tmp_path, stylizer):
+def _paint_by_rules(tmp_path, stylizer, rules: str, photos: list[str], presets: dict[str, str] | None = None) -> Path:
+    """Run the daemon with these rules (YAML lines below `rules:`) over the tiny presets
+    (plus `presets`, id -> YAML), drop the photo at each of `photos` (below the inbox), and
+    return the output folder once all are painted."""
     from daemon.config import read_config
     from daemon_support import SETTLE, make_presets, running
 
-    make_presets(tmp_path / "presets")
+    folder = make_presets(tmp_path / "presets")
+    for preset_id, text in (presets or {}).items():
+        (folder / f"{preset_id}.yaml").write_text(text)
     config = tmp_path / "daemon.yaml"
     config.write_text(
         f"watch: in\noutput: out\npresets: [presets]\npreset_folders: false\nsettle_seconds: {SETTLE}\nformat: png\n"
-        "rules:\n  - folder: fast\n    presets: tiny\n    quality: instant\n"
-        "  - folder: quick\n    presets: tiny\n    quality: quick\n"
+        f"rules:\n{rules}"
     )
-    inbox, out = tmp_path / "in", tmp_path / "out"
     with running(lambda: read_config(config), stylizer) as service:
-        shutil.copy(PHOTO, inbox / "fast" / "a.jpg")
-        shutil.copy(PHOTO, inbox / "quick" / "b.jpg")
+        for path in photos:
+            shutil.copy(PHOTO, tmp_path / "in" / path)
         settle(service)
+    return tmp_path / "out"
+
+
+def test_rules_choose_how_much_painting(tmp_path, stylizer):
+    rules = "  - folder: fast\n    presets: tiny\n    quality: instant\n  - folder: quick\n    presets: tiny\n    quality: quick\n"
+    out = _paint_by_rules(tmp_path, stylizer, rules, ["fast/a.jpg", "quick/b.jpg"])
     assert outputs(out) == ["tiny/a.png", "tiny/b.png"]
     instant, quick = (images.read_metadata(out / "tiny" / name) for name in ("a.png", "b.png"))
     assert instant["stats"]["iterations"] == 0 and instant["stats"]["precision"] == "int8"
@@ -330,25 +340,12 @@ def test_rules_choose_how_much_painting(tmp_path, stylizer):
 
 
 def test_rules_set_the_strength_or_leave_it_to_auto(tmp_path, stylizer):
-    from daemon.config import read_config
-    from daemon_support import SETTLE, make_presets, running
-
     from stylizer.filter import ratio_from_strength
 
-    presets = make_presets(tmp_path / "presets")
     # Two scales (128 and 256 px): auto measures in the second.
-    (presets / "small.yaml").write_text("style: starry.jpg\nsize: 256\niterations: 20\n")
-    config = tmp_path / "daemon.yaml"
-    config.write_text(
-        f"watch: in\noutput: out\npresets: [presets]\npreset_folders: false\nsettle_seconds: {SETTLE}\nformat: png\n"
-        "rules:\n  - folder: auto\n    presets: small\n    strength: auto\n"
-        "  - folder: soft\n    presets: small\n    strength: 3\n"
-    )
-    inbox, out = tmp_path / "in", tmp_path / "out"
-    with running(lambda: read_config(config), stylizer) as service:
-        shutil.copy(PHOTO, inbox / "auto" / "a.jpg")
-        shutil.copy(PHOTO, inbox / "soft" / "b.jpg")
-        settle(service)
+    small = {"small": "style: starry.jpg\nsize: 256\niterations: 20\n"}
+    rules = "  - folder: auto\n    presets: small\n    strength: auto\n  - folder: soft\n    presets: small\n    strength: 3\n"
+    out = _paint_by_rules(tmp_path, stylizer, rules, ["auto/a.jpg", "soft/b.jpg"], small)
     auto, soft = (images.read_metadata(out / "small" / name) for name in ("a.png", "b.png"))
     assert auto["filter"]["auto_strength"] is True and "auto_level" in auto["stats"]
     assert soft["filter"]["auto_strength"] is False and soft["filter"]["ratio"] == pytest.approx(ratio_from_strength(3))

@@ -48,7 +48,7 @@ def test_presets_listing_reports_broken_files_without_hiding_good_ones(tmp_path,
     captured = capsys.readouterr()
     ids = [json.loads(line)["id"] for line in captured.out.splitlines()]
     assert "persistence-of-memory" in ids and len(ids) >= 9
-    assert "broken.yaml: strength: expected a number, got 'high'" in captured.err
+    assert "broken.yaml: strength: expected a number from 0 to 10, or auto; got 'high'" in captured.err
 
 
 def test_contact_sheet_has_a_cell_per_preset(tmp_path, capsys):
