@@ -730,9 +730,9 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
                                  label="Style strength", info="0 keeps the photo, 10 is pure painting texture",
                                  elem_id="strength", interactive=not DEFAULT_FILTER.auto_strength)
             auto_strength = gr.Checkbox(value=DEFAULT_FILTER.auto_strength, label="Choose the strength for me",
-                                        info="Normal and High measure your photo and painting while they "
-                                             "paint, so every pair comes out about equally painted; Instant "
-                                             "and Quick paint at 6", elem_id="auto-strength")
+                                        info="Draft, Normal and High measure your photo and painting while "
+                                             "they paint, so every pair comes out about equally painted; "
+                                             "Instant and Quick paint at 6", elem_id="auto-strength")
             strength_touched = gr.State(False)  # set once the user moves it: presets then keep it
             with gr.Row():
                 quality = gr.Radio(QUALITY, value="normal", label="Quality",
