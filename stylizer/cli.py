@@ -195,8 +195,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     if args.strength is not None:
         strength = strength_fields(args.strength, "--strength")  # the flag the user typed, not the field
         ratio, auto = strength["ratio"], strength["auto_strength"]
-    elif ratio is not None and not (0 < ratio < float("inf")):
-        raise StylizerError(f"--ratio: expected a positive number, got {ratio!r}")
+    elif ratio is not None:
+        if not (0 < ratio < float("inf")):
+            raise StylizerError(f"--ratio: expected a positive number, got {ratio!r}")
+        auto = False  # a ratio given is the balance wanted, also over a preset's strength: auto
     fields = {
         "ratio": ratio,
         "auto_strength": auto,

@@ -141,3 +141,13 @@ def test_the_command_line_paints_with_auto_and_says_what_it_chose(tmp_path, caps
     stats = json.loads(capsys.readouterr().out)
     assert BOUNDS[0] <= stats["strength"] <= BOUNDS[1] and stats["auto_level"] > 0
     assert json.loads(images.Image.open(out).info["stylizer"])["filter"]["auto_strength"] is True
+
+
+@pytest.mark.parametrize("flag", [["--ratio", "1e-5"], ["--strength", "4"]])
+def test_a_balance_given_on_the_command_line_wins_over_a_presets_auto(tmp_path, capsys, flag):
+    out = tmp_path / "out.png"
+    args = [str(PHOTO), "--preset", "starry-night", *flag, "--size", "64", "--iterations", "2", "-q"]
+    assert main([*args, "-o", str(out)]) == 0
+    used = json.loads(images.Image.open(out).info["stylizer"])["filter"]
+    assert used["auto_strength"] is False
+    assert used["ratio"] == pytest.approx(1e-5 if flag[0] == "--ratio" else ratio_from_strength(4))
