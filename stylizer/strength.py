@@ -72,14 +72,12 @@ def stylization_level(
     `paintings` are (blend weight, features) pairs; their distances are averaged by
     weight. `where` limits the picture to a masked region, per layer.
     """
+    picture = {name: feature_rows(features[name], where[name] if where else None) for name in layers}
+    picture = {name: _sample(rows) for name, rows in picture.items() if rows.shape[0] >= _MIN_ROWS}
     total_weight = sum(weight for weight, _ in paintings)
     level = 0.0
     for weight, painting in paintings:
-        distances = []
-        for name in layers:
-            rows = feature_rows(features[name], where[name] if where else None)
-            if rows.shape[0] >= _MIN_ROWS:
-                distances.append(sliced_wasserstein(_sample(rows), _sample(feature_rows(painting[name]))))
+        distances = [sliced_wasserstein(rows, _sample(feature_rows(painting[name]))) for name, rows in picture.items()]
         level += weight / total_weight * (sum(distances) / len(distances) if distances else 0.0)
     return level
 
@@ -127,16 +125,16 @@ def strength_fields(value: object, name: str = "strength") -> dict[str, object]:
 
     One reading for presets, the command line and daemon rules, so they accept the same.
     """
-    if isinstance(value, str) and value.strip().lower() == AUTO:
-        return {"ratio": ratio_from_strength(DEFAULT_STRENGTH), "auto_strength": True}
     number = value
     if isinstance(value, str):
+        if value.strip().lower() == AUTO:
+            return {"ratio": ratio_from_strength(DEFAULT_STRENGTH), "auto_strength": True}
         try:
             number = float(value)
         except ValueError:
-            number = value
-    low, high = STRENGTH_RANGE
-    ok = isinstance(number, (int, float)) and not isinstance(number, bool) and low <= number <= high
-    if not ok:
-        raise FilterError(f"{name}: expected a number from {low:g} to {high:g}, or auto; got {value!r}")
-    return {"ratio": ratio_from_strength(number), "auto_strength": False}
+            pass
+    try:
+        return {"ratio": ratio_from_strength(number), "auto_strength": False}
+    except FilterError:
+        low, high = STRENGTH_RANGE
+        raise FilterError(f"{name}: expected a number from {low:g} to {high:g}, or auto; got {value!r}") from None
