@@ -14,7 +14,7 @@ from typing import NoReturn, Sequence
 
 from . import images
 from .devices import DEVICES, PRECISIONS
-from .engine import Stylizer
+from .engine import Result, Stylizer
 from .errors import Cancelled, StylizerError
 from .experiments import EXPERIMENTS, run_with
 from .filter import COLOR_MODES, INITS, LOSSES, OPTIMIZERS, POOLINGS, Filter, StyleImage
@@ -89,7 +89,7 @@ def _stylize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _auto_note(result) -> str:
+def _auto_note(result: Result) -> str:
     """What strength: auto chose, for the summary line; nothing for a fixed strength."""
     if not result.filter.auto_strength:
         return ""
