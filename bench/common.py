@@ -23,18 +23,9 @@ import torch
 from stylizer import Filter, Stylizer, images
 from stylizer.losses import content_distance, style_distance
 
-RESULTS = ROOT / "bench" / "results"
-EXAMPLES = ROOT / "examples"
-STYLES = ROOT / "presets" / "styles"
+from pairs import EXAMPLES, PAIRS, STYLES  # noqa: F401  (re-exported for the benchmarks)
 
-# (photo, painting) pairs: different subjects, palettes and stroke sizes.
-PAIRS: dict[str, tuple[Path, Path]] = {
-    "tubingen-starry": (EXAMPLES / "tubingen.jpg", STYLES / "starry_night.jpg"),
-    "coffee-wave": (EXAMPLES / "coffee.png", STYLES / "great_wave.jpg"),
-    "astronaut-scream": (EXAMPLES / "astronaut.png", STYLES / "the_scream.jpg"),
-    "park-composition": (EXAMPLES / "park_path.jpg", STYLES / "composition_vii.jpg"),
-    "zebra-lilies": (EXAMPLES / "zebra.jpg", STYLES / "water_lilies.jpg"),
-}
+RESULTS = ROOT / "bench" / "results"
 
 
 def machine() -> str:

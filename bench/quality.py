@@ -15,21 +15,14 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import EXAMPLES, PAIRS, ROOT, STYLES, machine, quality, save_json, table
+from common import ROOT, machine, quality, save_json, table
 from independent import IndependentMetrics
+from pairs import ALL_PAIRS
 from PIL import Image, ImageDraw
 
 from stylizer import Filter, Stylizer
 from stylizer.filter import ratio_from_strength
 
-# The five standard pairs plus three that a fixed strength handles unevenly (an animal
-# portrait and an early cubist painting among them).
-ALL_PAIRS = {
-    **PAIRS,
-    "raccoon-contrast": (EXAMPLES / "raccoon.png", STYLES / "contrast_of_forms.jpg"),
-    "rocket-udnie": (EXAMPLES / "rocket.jpg", STYLES / "udnie.jpg"),
-    "storm-shipwreck": (EXAMPLES / "storm_over_city.jpg", STYLES / "shipwreck_of_the_minotaur.jpg"),
-}
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 

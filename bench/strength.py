@@ -27,7 +27,7 @@ import time
 
 from common import EXAMPLES, ROOT, STYLES, machine, save_json, table
 from independent import IndependentMetrics
-from quality import ALL_PAIRS
+from pairs import ALL_PAIRS
 
 import stylizer.engine as engine
 from stylizer import Filter, Stylizer, images
