@@ -815,7 +815,12 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
         paint, paint_inputs, paint_outputs,
         api_visibility="undocumented", concurrency_id="stylize", show_progress="hidden",
     )
-    stop_button.click(stop, None, status, cancels=[preview_event, run_event], queue=False, api_visibility="private")
+    # Cancel sets the painting's flag (`stop`), and the painting's own stream then ends with
+    # "Stopped", after any progress it had already sent. Cancelling that stream in Gradio too
+    # let a progress line sent just before land after "Stopped" and stay there. On ZeroGPU the
+    # flag cannot reach the worker process, so there Gradio's cancel closes the stream.
+    cancelled = [preview_event, run_event] if ZERO_GPU else [preview_event]
+    stop_button.click(stop, None, status, cancels=cancelled, queue=False, api_visibility="private")
     api_button.click(api_stylize, api_inputs, api_output, api_name="stylize", concurrency_id="stylize")
 
 

@@ -213,7 +213,11 @@ def test_cancel_stops_a_long_run_promptly(page):
     assert not painting_threads(), "the painting thread still runs 10 s after Cancel"
     assert stopped < 5, f"the painting thread took {stopped:.1f} s to stop"
     assert not app._running
+    # No progress line sent just before Cancel may land after "Stopped" and stay.
+    page.locator("#status progress").wait_for(state="detached", timeout=5_000)
+    time.sleep(1)
     assert page.locator("#status progress").count() == 0
+    assert "Stopped" in page.locator("#status").inner_text()
     assert page.locator("#paint").is_enabled()
 
 
