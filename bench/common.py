@@ -30,8 +30,7 @@ RESULTS = ROOT / "bench" / "results"
 
 def machine() -> str:
     """One line naming the CPU, thread count and torch version the numbers came from."""
-    cpu = cpu_name()
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    return f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
 
 
 def peak_rss_mb() -> float:

