@@ -45,6 +45,8 @@ def main() -> None:
     given = {"layer_weights": args.layer_weights and tuple(args.layer_weights), "iterations": args.iterations,
              "scales": args.scales}
     settings = {"pooling": args.pooling, **{key: value for key, value in given.items() if value}}
+    if settings != {"pooling": "avg"} and not args.variant:
+        parser.error("a changed loss or schedule needs --variant NAME (it must not replace the default sweep)")
     stylizer, metrics = Stylizer(), IndependentMetrics()
     rows, data = [], {}
     for name in args.pairs:
