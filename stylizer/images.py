@@ -37,9 +37,9 @@ def load(source: ImageSource, max_pixels: int = MAX_INPUT_PIXELS, reduce_to: int
     1/4 or 1/8 scale on the way: a 108 MP phone photo then costs what a 7 MP one does, and
     `max_pixels` applies to what is actually decoded.
     """
-    name = _describe(source)
+    name = describe(source)
     if isinstance(source, Image.Image):
-        _check_pixels(source, name, max_pixels)
+        check_pixels(source, name, max_pixels)
         rgb = to_rgb(source)
     else:
         rgb = _decode(source, name, max_pixels, reduce_to)
@@ -58,7 +58,7 @@ def _decode(source: str | Path | bytes, name: str, max_pixels: int, reduce_to: i
                 image = Image.open(stream)
                 if reduce_to is not None:
                     image.draft("RGB", (reduce_to, reduce_to))
-                _check_pixels(image, name, max_pixels)
+                check_pixels(image, name, max_pixels)
                 image.load()
                 return to_rgb(image)
     except FileNotFoundError:
@@ -181,7 +181,9 @@ def read_metadata(path: str | Path) -> dict | None:
     return json.loads(text) if text else None
 
 
-def _check_pixels(image: Image.Image, name: str, max_pixels: int) -> None:
+def check_pixels(image: Image.Image, name: str, max_pixels: int = MAX_INPUT_PIXELS) -> None:
+    """Refuse an image larger than `max_pixels` from its header, before decoding: photos
+    and masks share this limit (masks.py)."""
     width, height = image.size
     if width * height > max_pixels:
         raise ImageError(
@@ -192,7 +194,8 @@ def _check_pixels(image: Image.Image, name: str, max_pixels: int) -> None:
         raise ImageError(f"{name}: image has no pixels")
 
 
-def _describe(source: ImageSource) -> str:
+def describe(source: ImageSource) -> str:
+    """How a message names the source: its path, or what kind of data it is."""
     if isinstance(source, (str, Path)):
         return os.fspath(source)
     if isinstance(source, bytes):

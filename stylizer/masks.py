@@ -67,18 +67,26 @@ class Mask:
         return Mask(self.image(), portable(self.outside) if self.outside is not None else None)
 
 
-def mask_image(source: images.ImageSource) -> images.Image.Image:
-    """Read a mask: alpha where the image has transparency, else brightness; 'L' mode."""
+def mask_image(source: images.ImageSource, max_pixels: int = images.MAX_INPUT_PIXELS) -> images.Image.Image:
+    """Read a mask: alpha where the image has transparency, else brightness; 'L' mode.
+
+    A mask is decoded at full size, so it gets the photos' limit (images.MAX_INPUT_PIXELS,
+    or the caller's), checked from the header before any pixel is decoded: a 169 MP mask
+    would otherwise cost as much memory as the photo limit exists to prevent.
+    """
+    name = images.describe(source)
     try:
         if isinstance(source, images.Image.Image):
+            images.check_pixels(source, f"mask {name}", max_pixels)
             raw = source
         else:
             raw = images.Image.open(source)
+            images.check_pixels(raw, f"mask {name}", max_pixels)
             raw.load()
     except FileNotFoundError:
-        raise ImageError(f"mask {source}: no such file") from None
+        raise ImageError(f"mask {name}: no such file") from None
     except (OSError, ValueError, images.Image.DecompressionBombError) as exc:
-        raise ImageError(f"mask {source}: not an image ({exc})") from None
+        raise ImageError(f"mask {name}: not an image ({exc})") from None
     if raw.mode in ("RGBA", "LA", "PA") or (raw.mode == "P" and "transparency" in raw.info):
         alpha = raw.convert("RGBA").getchannel("A")
         if alpha.getextrema()[0] < 255:  # some of it is transparent: the strokes are the mask

@@ -114,6 +114,23 @@ def test_a_mask_that_is_not_an_image_gets_one_line(tmp_path, capsys):
     assert "--mask-style needs --mask" in capsys.readouterr().err
 
 
+def test_a_mask_larger_than_the_photo_limit_is_refused_before_it_is_decoded(tmp_path):
+    """Masks get the photos' pixel limit: a huge mask was decoded in full (a 169 MP one took
+    169 MB before anything looked at its size)."""
+    huge = tmp_path / "huge.mask.png"
+    width = 9000
+    height = images.MAX_INPUT_PIXELS // width + 1  # one row over the limit
+    Image.new("L", (width, height), 255).save(huge, compress_level=1)
+    with pytest.raises(ImageError, match="too large") as raised:
+        Mask(huge)
+    assert "\n" not in str(raised.value)
+    # A caller's own, lower limit (the web app's upload limit), and a brush layer given as pixels.
+    with pytest.raises(ImageError, match="too large"):
+        mask_image(PHOTO, max_pixels=1000)
+    with pytest.raises(ImageError, match="too large"):
+        mask_image(Image.new("RGBA", (40, 30)), max_pixels=1000)
+
+
 def test_the_instant_painting_keeps_the_photo_outside_the_mask(stylizer, left_half):
     preview = stylizer.preview(PHOTO, _filter().replace(size=128), Mask(left_half))
     width = preview.width
