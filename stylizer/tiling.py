@@ -261,4 +261,81 @@ def auto_tile(width: int, height: int, budget_bytes: float) -> int:
     return max(MIN_TILE, min(MAX_AUTO_TILE, int(side - 2 * DEFAULT_HALO) // ALIGN * ALIGN))
 
 
-__all__ = ["DEFAULT_HALO", "Tile", "TiledObjective", "auto_tile", "layer_stride", "lbfgs_history", "plan_tiles"]
+# Tiles whose crops add up to this many times the image's pixels are worth a warning: with
+# a 64 px halo that is tiles under about 320 px. A 2 GB budget left room only for 64 px
+# tiles (768 of them at 2048x1536, 8.6x the pixels), and a 2048 px painting had not
+# finished after 8.5 minutes without a word. The automatic tiles of a sufficient budget
+# stay near 1.2-1.4x.
+SLOW_TILING_WORK = 2.0
+# Seconds per iteration, tiled against one piece, per unit of tiling_work: 1.59x at 1.25x
+# the pixels (README, "Print sizes": 2048x1536, 1056 px tiles against one piece, bf16).
+_TIME_PER_WORK = 1.59 / 1.25
+
+
+def tiling_work(tiles: list[Tile], width: int, height: int) -> float:
+    """The pixels the network sees per pass over the tiles (halos included), relative to the
+    image's own: 1.0 untiled, more the smaller the tiles are against their halos."""
+    seen = sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in (tile.crop for tile in tiles))
+    return seen / (width * height)
+
+
+def largest_untiled_side(width: int, height: int, budget_bytes: float) -> int:
+    """The largest long side (px) of this picture's shape that `budget_bytes` paints in one
+    piece; 0 when none does."""
+    megapixels = (budget_bytes - 1e9) / 2.1e9
+    if megapixels <= 0:
+        return 0
+    long, short = max(width, height), min(width, height)
+    return int(math.sqrt(megapixels * 1e6 * long / short)) // ALIGN * ALIGN
+
+
+def slow_tiling_note(width: int, height: int, budget_bytes: float, tile: int = 0) -> str | None:
+    """What painting `width` x `height` will cost when the tiles are so small that their
+    halos multiply the work (`SLOW_TILING_WORK`), with what would avoid it; None otherwise.
+
+    `tile` is a tile size the user chose (0: automatic against `budget_bytes`).
+    """
+    chosen = tile or auto_tile(width, height, budget_bytes)
+    if not chosen or chosen >= max(width, height):
+        return None
+    tiles = plan_tiles(height, width, chosen)
+    work = tiling_work(tiles, width, height)
+    if work < SLOW_TILING_WORK:
+        return None
+    why = f"--tile {tile}" if tile else f"a memory budget of {budget_bytes / 1e9:g} GB"
+    note = (
+        f"{why} paints {width}x{height} in {len(tiles)} tiles of {chosen} px: each iteration runs "
+        f"the network over {work:.1f}x the image's pixels, about {work * _TIME_PER_WORK:.0f}x the time "
+        f"of painting it in one piece"
+    )
+    if tile:
+        return note + "; a larger --tile (or none) is faster"
+    return note + ". " + "; ".join(_cheaper(width, height, budget_bytes))
+
+
+def _cheaper(width: int, height: int, budget_bytes: float) -> list[str]:
+    """What would paint this faster: the least budget (in steps of 0.5 GB) whose automatic
+    tiles cost less than `SLOW_TILING_WORK`, or that paints it in one piece; and the size
+    that the given budget paints in one piece."""
+    options = []
+    budget = math.floor(budget_bytes / 5e8) * 5e8
+    while True:
+        budget += 5e8
+        tile = auto_tile(width, height, budget)
+        if not tile or tile >= max(width, height):
+            options.append(f"--max-memory {budget / 1e9:g} paints it in one piece")
+            break
+        work = tiling_work(plan_tiles(height, width, tile), width, height)
+        if work < SLOW_TILING_WORK:
+            options.append(f"--max-memory {budget / 1e9:g} allows tiles of {tile} px ({work:.1f}x)")
+            break
+    fits = largest_untiled_side(width, height, budget_bytes)
+    if fits >= MIN_TILE:
+        options.append(f"--size {fits} paints in one piece within {budget_bytes / 1e9:g} GB")
+    return options
+
+
+__all__ = [
+    "DEFAULT_HALO", "Tile", "TiledObjective", "auto_tile", "layer_stride", "lbfgs_history", "plan_tiles",
+    "slow_tiling_note", "tiling_work",
+]

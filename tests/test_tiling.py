@@ -7,7 +7,10 @@ import torch
 
 from conftest import PAINTING, PHOTO
 from stylizer import Cancelled, Filter, FilterError, Stylizer, images
-from stylizer.tiling import ALIGN, DEFAULT_HALO, TiledObjective, auto_tile, plan_tiles
+from stylizer.tiling import (
+    ALIGN, DEFAULT_HALO, SLOW_TILING_WORK, TiledObjective, auto_tile, estimated_bytes, plan_tiles, slow_tiling_note,
+    tiling_work,
+)
 from stylizer.transfer import Objective, content_weight
 
 HEIGHT, WIDTH = 176, 240
@@ -112,3 +115,18 @@ def test_a_large_painting_starts_where_the_512_px_painting_starts():
     assert [s.width for s in large] == [128, 256, 512, 1024, 2048]
     assert [s.width for s in large[:3]] == [s.width for s in small]
     assert sum(s.iterations for s in large) == 100
+
+
+def test_a_budget_that_leaves_only_tiny_tiles_is_named_with_its_cost_and_a_way_out():
+    """2 GB at 2048x1536: 768 tiles of 64 px, which had not finished after 8.5 minutes."""
+    note = slow_tiling_note(2048, 1536, 2e9)
+    assert note.startswith("a memory budget of 2 GB paints 2048x1536 in 768 tiles of 64 px")
+    assert "8.6x the image's pixels" in note
+    # Each way out it names really is one: larger tiles at that budget, one piece at that size.
+    budget, tile = 3e9, 352
+    assert "--max-memory 3 allows tiles of 352 px" in note and auto_tile(2048, 1536, budget) == tile
+    assert tiling_work(plan_tiles(1536, 2048, tile), 2048, 1536) < SLOW_TILING_WORK
+    assert "--size 784 paints in one piece within 2 GB" in note and estimated_bytes(784, 588) <= 2e9
+    assert slow_tiling_note(2048, 1536, 4e9) is None, "tiles of a reasonable size need no warning"
+    assert slow_tiling_note(512, 384, 8e9) is None, "one piece needs no warning"
+    assert "--tile 64 paints 512x384 in 48 tiles" in slow_tiling_note(512, 384, 8e9, tile=64)
