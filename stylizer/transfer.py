@@ -99,6 +99,31 @@ def plan_scales(width: int, height: int, size: int, scales: int, iterations: int
     return plan
 
 
+def scale_numbers(plan: list[Scale]) -> list[int]:
+    """Each schedule entry's 1-based scale number, as the user counts scales: by size.
+
+    strength: auto splits one scale in two to measure between them (strength.auto_plan);
+    both halves are the same size and the same scale, so they share a number, and a
+    three-scale painting reports "scale 3/3" at the end, not "4/4".
+    """
+    numbers: list[int] = []
+    for index, scale in enumerate(plan):
+        same = index and (scale.width, scale.height) == (plan[index - 1].width, plan[index - 1].height)
+        numbers.append(numbers[-1] if same else (numbers[-1] if numbers else 0) + 1)
+    return numbers
+
+
+def merged_scales(plan: list[Scale]) -> list[Scale]:
+    """The schedule as it painted: consecutive entries of one size joined, iterations added."""
+    out: list[Scale] = []
+    for scale in plan:
+        if out and (out[-1].width, out[-1].height) == (scale.width, scale.height):
+            out[-1] = Scale(scale.height, scale.width, out[-1].iterations + scale.iterations)
+        else:
+            out.append(scale)
+    return out
+
+
 @dataclass
 class Objective:
     """Targets and weights for one scale; `__call__` gives the loss parts for an image."""
@@ -223,10 +248,11 @@ def optimize_scale(
             if preview_every and (state.iteration % preview_every == 0 or last):
                 preview = render_preview(best["pixels"])
             scale = plan[scale_index]
+            numbers = scale_numbers(plan)
             on_progress(
                 Progress(
-                    scale=scale_index + 1,
-                    scales=len(plan),
+                    scale=numbers[scale_index],
+                    scales=numbers[-1],
                     size=(scale.width, scale.height),
                     iteration=state.iteration,
                     iterations=state.total_iterations,

@@ -7,7 +7,8 @@ from conftest import PAINTING, PHOTO, SECOND_PAINTING
 
 from stylizer import Cancelled, Filter, StyleImage, images
 from stylizer.errors import DivergedError
-from stylizer.transfer import Objective, plan_scales
+from stylizer.strength import auto_plan
+from stylizer.transfer import Objective, merged_scales, plan_scales, scale_numbers
 
 
 def _diff(a, b) -> float:
@@ -19,6 +20,14 @@ def test_plan_puts_most_iterations_on_coarse_scales():
     assert [(s.width, s.height) for s in plan] == [(128, 96), (256, 192), (512, 384)]
     assert sum(s.iterations for s in plan) == 300
     assert plan[0].iterations > plan[1].iterations > plan[2].iterations > 0
+
+
+def test_a_scale_split_by_strength_auto_is_still_one_scale():
+    plan = plan_scales(512, 384, 512, 3, 100)  # the default: 128, 256, 512 px
+    split, _ = auto_plan(plan)
+    assert len(split) == 4, "auto measures between two halves of the 512 px scale"
+    assert scale_numbers(split) == [1, 2, 3, 3] and scale_numbers(plan) == [1, 2, 3]
+    assert merged_scales(split) == plan
 
 
 def test_plan_drops_scales_that_would_be_too_small_and_handles_portrait():
