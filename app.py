@@ -195,6 +195,8 @@ def gpu_seconds(photo, flt: Filter, run_id: str, mask: Mask | None = None) -> in
 
 _gpu = spaces.GPU(duration=gpu_seconds) if ZERO_GPU else (lambda fn: fn)
 _cancel_flags: dict[str, threading.Event] = {}  # run id -> the flag its painting checks
+_painting_threads: set[threading.Thread] = set()  # this process's paintings, for a clean exit
+SHUTDOWN_WAIT_S = 30  # at exit, how long paintings get to reach their next cancel check
 
 
 @_gpu
@@ -216,8 +218,11 @@ def stylize_stream(photo, flt: Filter, run_id: str, mask: Mask | None = None) ->
             events.put(result)
         except BaseException as exc:  # handed to the caller's thread
             events.put(exc)
+        finally:
+            _painting_threads.discard(threading.current_thread())
 
     worker = threading.Thread(target=work, name="stylize", daemon=True)
+    _painting_threads.add(worker)
     worker.start()
     try:
         while True:
@@ -230,6 +235,23 @@ def stylize_stream(photo, flt: Filter, run_id: str, mask: Mask | None = None) ->
     finally:
         cancel.set()  # the caller went away (or we are done): never leave the worker painting
         _cancel_flags.pop(run_id, None)
+
+
+def stop_paintings(timeout: float = SHUTDOWN_WAIT_S) -> None:
+    """At exit: cancel every painting and wait for its thread to stop at its next check.
+
+    A painting thread left inside torch while the interpreter shuts down aborted the
+    process ("terminate called without an active exception", exit 134), as the warm-up
+    thread once did.
+    """
+    for flag in list(_cancel_flags.values()):
+        flag.set()
+    deadline = time.monotonic() + timeout
+    for thread in list(_painting_threads):
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(stop_paintings)
 
 
 def cancel_run(run_id: str) -> None:
