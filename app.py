@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Iterator
 
 import gradio as gr
+from gradio.exceptions import InvalidPathError
 
 from stylizer import (
     Cancelled,
@@ -294,6 +295,37 @@ def check_photo(path: str | None):
     except gr.Error as exc:
         return None, f"**{exc.message}**"
     return gr.skip(), f"Photo ready ({photo.width}×{photo.height} px). Pick a painting and press **Paint**."
+
+
+SERVER_PATH_REFUSAL = (
+    "This app takes files only as uploads: send the file itself (gradio_client's handle_file "
+    "uploads it), not a path or a file:// address on the server."
+)
+
+
+def refuse_server_paths(blocks: gr.Blocks) -> None:
+    """Answer a call that names a file on the server with our own words.
+
+    Gradio refuses such a file (good) with a message that echoes the path, and for a
+    file:// address the app's working folder ("Cannot move /work/app/file:/etc/passwd to
+    the gradio cache dir because it was not uploaded by a user"). Its refusals come from
+    Blocks.preprocess_data (gradio 6: processing_utils._check_allowed raises
+    InvalidPathError, check_all_files_in_cache a gr.Error), before any handler of ours runs,
+    so that is where they are replaced.
+    """
+    original = blocks.preprocess_data
+
+    async def preprocess_data(*args, **kwargs):
+        try:
+            return await original(*args, **kwargs)
+        except InvalidPathError:
+            raise gr.Error(SERVER_PATH_REFUSAL, title="Not an upload") from None
+        except gr.Error as exc:
+            if "is not in the cache folder" in str(exc.message):
+                raise gr.Error(SERVER_PATH_REFUSAL, title="Not an upload") from None
+            raise
+
+    blocks.preprocess_data = preprocess_data
 
 
 def raw_path_upload(component: gr.Image) -> gr.Image:
@@ -844,6 +876,9 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
     cancelled = [preview_event, run_event] if ZERO_GPU else [preview_event]
     stop_button.click(stop, None, status, cancels=cancelled, queue=False, api_visibility="private")
     api_button.click(api_stylize, api_inputs, api_output, api_name="stylize", concurrency_id="stylize")
+
+
+refuse_server_paths(demo)
 
 
 def _interrupt(signum, frame) -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
 
 import pytest
 
+import httpx
 from gradio_client import Client, handle_file
 from PIL import Image, ImageChops
 
-from conftest import PHOTO, SECOND_PAINTING
+from conftest import PHOTO, ROOT, SECOND_PAINTING
 from stylizer import images
 
 
@@ -223,3 +225,17 @@ def test_auto_strength_from_the_api_and_from_the_page(client):
     rest[7] = False
     sent = app.controls_filter(str(PHOTO), "preset", "starry-night", rest)[1]
     assert not sent.auto_strength and sent.strength == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("path", ["/etc/hostname", "file:///etc/hostname"])
+def test_a_file_named_by_its_server_path_is_refused_in_our_words(client, path):
+    """A raw API call (not gradio_client, which uploads the file) naming a file on the server:
+    Gradio refused it with the path, and for file:// the app's working folder, in the message."""
+    data = [{"path": path, "meta": {"_type": "gradio.FileData"}}, "starry-night", None, 6, 48, 2, 0, False]
+    event = httpx.post(client.src + "gradio_api/call/stylize", json={"data": data}, timeout=30).json()["event_id"]
+    answer = httpx.get(client.src + f"gradio_api/call/stylize/{event}", timeout=60).text
+    assert "event: error" in answer, answer
+    message = json.loads(answer.split("data:", 1)[1].strip().splitlines()[0])["error"]
+    assert "only as uploads" in message, message
+    for secret in ("/etc", "hostname", os.getcwd(), str(ROOT), "cache dir"):
+        assert secret not in message, f"{secret!r} in {message!r}"
