@@ -422,11 +422,16 @@ def save_image(image, metadata: dict, photo_path: str | None) -> str:
 
 
 def forget_old_results(max_age_s: float = RESULT_MAX_AGE_S) -> None:
+    """Delete results and mask canvases older than `max_age_s`: a result is a folder, a
+    canvas a file (rmtree skipped those silently, so canvases were never deleted)."""
     oldest = time.time() - max_age_s
-    for folder in RESULTS_DIR.iterdir():
+    for entry in RESULTS_DIR.iterdir():
         try:
-            if folder.stat().st_mtime < oldest:
-                shutil.rmtree(folder, ignore_errors=True)
+            if entry.stat().st_mtime < oldest:
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink()
         except OSError:
             pass  # removed by a concurrent request
 
@@ -448,6 +453,10 @@ def status_line(p: Progress) -> str:
 
 _running: dict[str, str] = {}  # session -> run id of its current painting
 _waiting: dict[str, float] = {}  # session -> when it pressed Paint, until its painting starts
+# session -> the ticket of its latest Paint press whose painting has not started. The painting
+# waits in Gradio's queue as its own event, which Cancel does not remove: without this check
+# a painting cancelled while waiting still ran when its turn came.
+_tickets: dict[str, str] = {}
 _work: dict[str, float] = {}  # session -> its painting's size in iterations x pixels, queued or running
 _seconds_per_unit: list[float] = []  # measured on recent paintings, for the queue estimate
 
@@ -532,12 +541,16 @@ def _forget_abandoned() -> None:
     too_old = time.monotonic() - WAITING_MAX_S
     for session in [s for s, when in _waiting.items() if when < too_old]:
         _waiting.pop(session, None)
+        _tickets.pop(session, None)
         if session not in _running:
             _work.pop(session, None)
 
 
 def instant(request: gr.Request, content, mode, preset_id, *rest):
-    """Paint's first answer, outside the queue: the feed-forward painting in well under a second."""
+    """Paint's first answer, outside the queue: the feed-forward painting in well under a second.
+
+    Also hands out the ticket that `paint` checks: only the latest press, not cancelled, paints.
+    """
     photo, flt, quality_name, mask = controls_filter(content, mode, preset_id, rest)
     session = _session(request)
     try:
@@ -547,19 +560,26 @@ def instant(request: gr.Request, content, mode, preset_id, *rest):
     if quality_name == "instant":  # the whole answer: paint() below has nothing left to do
         path = save_image(preview, {"filter": flt.describe(), "quality": "instant"}, content)
         before = images.fit(photo, max(preview.size))
-        return preview, "Instant painting ready.", gr.DownloadButton(value=path, visible=True), (before, preview)
+        return preview, "Instant painting ready.", gr.DownloadButton(value=path, visible=True), (before, preview), None
     _waiting[session] = time.monotonic()
     _work[session] = _work_units(flt)
-    return preview, f"Instant preview; {queue_sentence(session)}.", gr.DownloadButton(visible=False), None
+    ticket = _tickets[session] = uuid.uuid4().hex
+    return preview, f"Instant preview; {queue_sentence(session)}.", gr.DownloadButton(visible=False), None, ticket
 
 
-def paint(request: gr.Request, content, mode, preset_id, *rest):
+def paint(request: gr.Request, ticket: str | None, content, mode, preset_id, *rest):
     """Streaming handler: live previews and a progress line, then result, download, comparison.
 
     `request` comes first: Gradio fills in only positional parameters, and with `request`
     after `*rest` it stayed None, so every run shared one cancel flag that `stop` never found.
+    A painting whose ticket is no longer its session's (cancelled while it waited, or
+    Paint pressed again since) paints nothing.
     """
     session = _session(request)
+    if ticket is None or _tickets.get(session) != ticket:
+        yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return
+    del _tickets[session]
     _waiting.pop(session, None)
     photo, flt, quality_name, mask = controls_filter(content, mode, preset_id, rest)
     if quality_name == "instant":  # instant() already answered; an empty stream would clear it
@@ -611,6 +631,7 @@ def _updates(stream, photo, flt: Filter, content):
 
 def stop(request: gr.Request = None):
     session = _session(request)
+    _tickets.pop(session, None)  # a painting still waiting in line never starts
     if _waiting.pop(session, None) is not None:
         _work.pop(session, None)
         return "Cancelled. Change something and press **Paint** to try again."
@@ -859,14 +880,15 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
     paint_inputs = [content, mode, preset, *own_inputs, strength, auto_strength, quality, size, init, colour, seed,
                     *layer_weights, tv_weight, optimizer, scales, mask_editor, mask_file, mask_rest]
     paint_outputs = [output, status, download, compare]
+    ticket = gr.State(None)  # instant() hands it to paint(): see _tickets
     # The instant painting has its own unlimited lane in the queue, so it shows at once even
     # while others paint (and its errors arrive as the usual message, like the painting's).
     preview_event = run_button.click(
-        instant, paint_inputs, paint_outputs, api_visibility="undocumented", show_progress="hidden",
+        instant, paint_inputs, [*paint_outputs, ticket], api_visibility="undocumented", show_progress="hidden",
         concurrency_id="instant", concurrency_limit=None,
     )
     run_event = preview_event.success(
-        paint, paint_inputs, paint_outputs,
+        paint, [ticket, *paint_inputs], paint_outputs,
         api_visibility="undocumented", concurrency_id="stylize", show_progress="hidden",
     )
     # Cancel sets the painting's flag (`stop`), and the painting's own stream then ends with

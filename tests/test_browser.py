@@ -251,11 +251,26 @@ def test_an_instant_preview_shows_while_another_users_painting_runs(browser, app
         assert "1 painting ahead of yours, about" in status, status
         assert waited < 5, f"the instant preview took {waited:.1f} s while another painting ran"
 
+        # Everything the second user's status line says from now on.
+        second.evaluate("""() => { window.statusLines = [];
+            new MutationObserver(() => window.statusLines.push(document.querySelector('#status').innerText))
+                .observe(document.querySelector('#status'), {subtree: true, childList: true, characterData: true}); }""")
         second.locator("#cancel").click()
         second.locator("#status", has_text="Cancelled").wait_for(timeout=5_000)
         assert second.locator(".toast-body.error").count() == 0, "cancelling while queued is not an error"
         first.locator("#cancel").click()
         first.locator("#status", has_text="Stopped").wait_for(timeout=5_000)
+
+        # The second painting waited in the same lane as the first: one more small painting
+        # in that lane finishes only after the queue has dealt with it.
+        first.locator("#quality label", has_text="Draft").click()
+        _set_size(first, 64)
+        first.locator("#paint").click()
+        first.locator("#status", has_text="Done in").wait_for(timeout=120_000)
+        lines = second.evaluate("window.statusLines")
+        assert not any("iteration" in line or "Done in" in line for line in lines), \
+            f"the painting cancelled while it waited ran anyway: {lines}"
+        assert "Cancelled" in second.locator("#status").inner_text()
     finally:
         for context in contexts:
             context.close()
