@@ -77,6 +77,12 @@ RESULT_MAX_AGE_S = 3600
 STATUS_EVERY_S = 0.5  # at most this often a progress line without a new preview
 # The core's named qualities (stylizer/quality.py), plus Draft: half the filter's iterations.
 QUALITY = [("Instant", "instant"), ("Quick", "quick"), ("Draft", "draft"), ("Normal", "normal"), ("High", "high")]
+# What each costs, measured (bench/qualities.py, 512 px, the benchmark pairs): Quick took 41-54%
+# of Normal's time on a 2-core Intel Xeon and 55-63% on a 2-core AMD EPYC; Instant under a
+# second on both. Quick is not "a few seconds more" than Instant: at 512 px on 2 cores it
+# was 5-8 s more, and it grows with the size and with other people's paintings.
+QUALITY_INFO = ("Instant: about a second · Quick: about half of Normal's time (at 512 px on 2 CPU cores, "
+                "Instant 0.7 s, Quick 6 s, Normal 11-14 s) · Normal: the full painting · High: three times Normal")
 # The queue estimate before any painting has been timed here: seconds per iteration and
 # square pixel of output (a default 512 px, 100-iteration painting took about 33 s on 2 cores).
 TYPICAL_SECONDS_PER_UNIT = 33.0 / (100 * 512 * 512)
@@ -138,6 +144,21 @@ def example_photo(name: str) -> str:
     return str(small_jpeg(EXAMPLES / name, f"example-{Path(name).stem}.jpg", 1024, quality=88))
 
 
+EXAMPLE_PAIRS = [("tubingen.jpg", "starry-night"), ("coffee.png", "the-scream"), ("astronaut.png", "great-wave")]
+
+
+def example_thumbnail(name: str) -> Path:
+    """What the examples row shows: a thumbnail, not the photo that a click loads."""
+    return small_jpeg(EXAMPLES / name, f"example-{Path(name).stem}-small.jpg", THUMBNAIL_SIDE, quality=82)
+
+
+def load_example(index: int):
+    """A click on an example: its photo at 1024 px, its preset, and the photo's status line."""
+    name, preset_id = EXAMPLE_PAIRS[int(index)]
+    path = example_photo(name)
+    return path, preset_id, check_photo(path)[1]
+
+
 def small_jpeg(source: Path, name: str, side: int, quality: int) -> Path:
     """A copy of `source` fitted to `side` px, made once per process in THUMBNAILS_DIR."""
     path = THUMBNAILS_DIR / name
@@ -145,6 +166,14 @@ def small_jpeg(source: Path, name: str, side: int, quality: int) -> Path:
         images.fit(images.load(source), side).save(path, "JPEG", quality=quality)
     return path
 
+
+# Paint's own scroll, in the browser: only when the painting is mostly out of view (a phone).
+SCROLL_TO_PAINTING = """() => {
+    const painting = document.querySelector('#painting');
+    if (!painting) return;
+    const box = painting.getBoundingClientRect();
+    if (box.top > window.innerHeight * 0.5 || box.bottom < 0) painting.scrollIntoView({block: 'center'});
+}"""
 
 # On a phone: three paintings a row with their whole names, the gallery as tall as it needs.
 CSS = """
@@ -623,10 +652,20 @@ def _updates(stream, photo, flt: Filter, content):
         stats = item.stats
         done = (
             f"Done in **{stats.seconds:.1f} s** · {stats.iterations} iterations · "
-            f"{item.image.width}×{item.image.height} px · {painter.description}"
+            f"{item.image.width}×{item.image.height} px{strength_words(flt, stats)} · {painter.description}"
         )
         before = images.fit(photo, max(item.image.size))
         yield item.image, done, gr.DownloadButton(value=path, visible=True), (before, item.image)
+
+
+def strength_words(flt: Filter, stats) -> str:
+    """With "Choose the strength for me", the strength it chose: the box promised a choice,
+    and the page never said which."""
+    if not flt.auto_strength or stats.strength is None:
+        return ""
+    if stats.auto_level is None:  # one scale (Quick, or a small painting): nothing was measured
+        return f" · strength {stats.strength:.1f} (one scale: not measured, the default)"
+    return f" · strength **{stats.strength:.1f}**, chosen for this photo"
 
 
 def stop(request: gr.Request = None):
@@ -642,11 +681,14 @@ def stop(request: gr.Request = None):
     return "Stopped. Change something and press **Paint** to try again."
 
 
-def preset_controls(preset_id: str | None, strength_touched: bool = False, strength_now: float | None = None):
+def preset_controls(
+    preset_id: str | None, strength_touched: bool = False, strength_now: float | None = None, auto_now: bool = False
+):
     """A preset's own settings fill the controls, so Paint sends exactly the preset's Filter.
 
-    A strength the user chose stays (and the note says so); the layer weights apply only to
-    presets that use the page's five layers, and say so otherwise.
+    A strength the user chose stays (and the note says so, unless the strength is chosen
+    for the photo, when no slider value is used); the layer weights apply only to presets
+    that use the page's five layers, and say so otherwise.
     """
     preset = registry.presets.get(preset_id or "")
     if preset is None:
@@ -658,15 +700,12 @@ def preset_controls(preset_id: str | None, strength_touched: bool = False, stren
         weights = [gr.Number(value=w, interactive=True) for w in f.layer_weights]
     else:
         weights = [gr.Number(interactive=False)] * len(LAYER_LABELS)
-    note = describe_preset(preset.id)
-    if not own_layers:
-        note += f"  \n*Uses its own style layers ({', '.join(f.style_layers)}); the layer weights below do not apply.*"
     strength = max(0.0, min(10.0, f.strength))
+    auto = auto_now if strength_touched else f.auto_strength
+    note = preset_note(preset.id, strength_touched, strength_now, auto)
     if strength_touched and strength_now is not None:
-        if abs(float(strength_now) - strength) > 1e-6:
-            note += f"  \n*Your strength {float(strength_now):g} is kept; this preset's own is {strength:.3g}.*"
         strength = gr.skip()
-    auto = gr.skip() if strength_touched else f.auto_strength
+    auto = gr.skip() if strength_touched else auto
     return (
         note,
         gr.Gallery(selected_index=index),
@@ -681,6 +720,33 @@ def preset_controls(preset_id: str | None, strength_touched: bool = False, stren
         f.scales,
         auto,
     )
+
+
+def preset_note(preset_id: str | None, strength_touched: bool, strength_now: float | None, auto: bool) -> str:
+    """The preset's description, and what of its settings the page does not use.
+
+    Also called when "Choose the strength for me" is ticked or unticked: "Your strength
+    2.5 is kept" stayed after re-ticking, though the slider was then no longer used.
+    """
+    preset = registry.presets.get(preset_id or "")
+    if preset is None:
+        return ""
+    f = preset.filter
+    note = describe_preset(preset.id)
+    if f.style_layers != STYLE_LAYERS:
+        note += f"  \n*Uses its own style layers ({', '.join(f.style_layers)}); the layer weights below do not apply.*"
+    own = max(0.0, min(10.0, f.strength))
+    if auto:
+        note += "  \n*The strength is chosen for your photo while it paints; the result says which.*"
+    elif strength_touched and strength_now is not None and abs(float(strength_now) - own) > 1e-6:
+        note += f"  \n*Your strength {float(strength_now):g} is kept; this preset's own is {own:.3g}.*"
+    return note
+
+
+def auto_strength_changed(auto: bool, preset_id: str | None, mode: str, strength_touched: bool, strength_now: float):
+    """Ticking or unticking: the slider is usable only unticked, and the note says what is used."""
+    note = preset_note(preset_id, strength_touched, strength_now, auto) if mode == "preset" else gr.skip()
+    return gr.Slider(interactive=not auto), note
 
 
 def pick_preset(evt: gr.SelectData):
@@ -788,7 +854,7 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
                         choices=[(p.name, p.id) for p in registry.presets.values()],
                         value=DEFAULT_PRESET, label="Preset", elem_id="preset",
                     )
-                    preset_info = gr.Markdown(describe_preset(DEFAULT_PRESET))
+                    preset_info = gr.Markdown(preset_note(DEFAULT_PRESET, False, None, DEFAULT_FILTER.auto_strength))
                 with gr.Tab("Your own style") as own_tab:
                     gr.Markdown("Upload one to three paintings; the weights set how much of each goes into the mix.")
                     own_inputs = []
@@ -810,9 +876,7 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
                                              "Instant and Quick paint at 6", elem_id="auto-strength")
             strength_touched = gr.State(False)  # set once the user moves it: presets then keep it
             with gr.Row():
-                quality = gr.Radio(QUALITY, value="normal", label="Quality",
-                                   info="Instant: under a second · Quick: a few seconds more · "
-                                        "Normal: the full painting", elem_id="quality")
+                quality = gr.Radio(QUALITY, value="normal", label="Quality", info=QUALITY_INFO, elem_id="quality")
                 size = gr.Slider(64, MAX_SIZE, value=min(DEFAULT_FILTER.size, MAX_SIZE), step=32,
                                  label="Output size (long side, px)",
                                  elem_id="size")
@@ -834,15 +898,11 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
                                        info="up to 512 px; larger paintings add one per doubling")
 
     if EXAMPLES.is_dir():  # the repository's photos; an installed package has none
-        gr.Examples(
-            examples=[
-                [example_photo("tubingen.jpg"), "starry-night"],
-                [example_photo("coffee.png"), "the-scream"],
-                [example_photo("astronaut.png"), "great-wave"],
-            ],
-            inputs=[content, preset],
-            cache_examples=False,
-            label="Try an example",
+        # Shown as thumbnails (gr.Examples showed the 1024 px photos: 580 KB of the page);
+        # a click loads the 1024 px photo to paint.
+        examples = gr.Dataset(
+            components=[content, preset], label="Try an example", type="index", elem_id="examples",
+            samples=[[str(example_thumbnail(name)), preset_id] for name, preset_id in EXAMPLE_PAIRS],
         )
     if registry.errors:
         gr.Markdown("Presets that could not be loaded:\n" + "\n".join(f"- `{e}`" for e in registry.errors))
@@ -862,6 +922,11 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
         api_output = gr.Image(label="painting", type="filepath", format="png")
         api_button = gr.Button("api")
 
+    if EXAMPLES.is_dir():
+        examples.click(load_example, examples, [content, preset, status], api_visibility="private", queue=False)
+    # On a phone the painting sits below the photo, Cancel, the status and the mask panel:
+    # Paint brings it into view (it started at y=812 of an 844 px screen).
+    run_button.click(None, None, None, js=SCROLL_TO_PAINTING, queue=False)
     content.upload(check_photo, content, [content, status], api_visibility="private", queue=False, show_progress="hidden")
     content.change(mask_canvas, content, mask_editor, api_visibility="private", queue=False, show_progress="hidden")
     preset_tab.select(lambda: "preset", None, mode, api_visibility="private", queue=False)
@@ -869,10 +934,10 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
     gallery.select(pick_preset, None, preset, api_visibility="private", queue=False)
     strength.input(lambda: True, None, strength_touched, api_visibility="private", queue=False)
     auto_strength.input(lambda: True, None, strength_touched, api_visibility="private", queue=False)
-    auto_strength.change(lambda auto: gr.Slider(interactive=not auto), auto_strength, strength,
-                         api_visibility="private", queue=False, show_progress="hidden")
+    auto_strength.change(auto_strength_changed, [auto_strength, preset, mode, strength_touched, strength],
+                         [strength, preset_info], api_visibility="private", queue=False, show_progress="hidden")
     preset.change(
-        preset_controls, [preset, strength_touched, strength],
+        preset_controls, [preset, strength_touched, strength, auto_strength],
         [preset_info, gallery, strength, size, seed, colour, init, *layer_weights, tv_weight, optimizer, scales,
          auto_strength],
         api_visibility="private", queue=False,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 import sys
 import time
@@ -144,6 +145,13 @@ def _painting_size(page) -> list[int]:
 
 def _shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _shot_viewport(page, name: str) -> None:
+    """What the screen shows: on a phone, where the page is scrolled to matters."""
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
 
 
 def _upload_photo(page) -> None:
@@ -343,3 +351,57 @@ def test_brushing_a_mask_paints_only_there(page):
     untouched = change[:, width * 3 // 4:].mean()
     assert untouched < 6, f"outside the strokes the photo must stay (JPEG display): {untouched:.1f}"
     assert brushed > 3 * untouched, f"the brushed band must be painted: {brushed:.1f} vs {untouched:.1f}"
+
+
+def test_choose_the_strength_for_me_says_which_strength_it_chose(page):
+    _upload_photo(page)
+    assert page.locator("#auto-strength input").is_checked(), "the default preset chooses its strength"
+    _set_size(page, 256)  # the smallest size painted in two scales: auto measures after the first
+    page.locator("#quality label", has_text="Draft").click()
+    page.locator("#paint").click()
+    page.locator("#status", has_text="Done in").wait_for(timeout=180_000)
+    said = page.locator("#status").inner_text()
+    assert re.search(r"strength \d+\.\d, chosen for this photo", said), said
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_on_a_phone_paint_brings_the_painting_into_view(browser, app_url):
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(app_url)
+        page.locator("#paint").wait_for()
+        _upload_photo(page)
+        page.locator("#quality label", has_text="Instant").click()
+        page.locator("#paint").scroll_into_view_if_needed()
+        _shot_viewport(page, "browser-11-phone-before-paint")
+        page.locator("#paint").click()
+        page.locator("#status", has_text="Instant painting ready").wait_for(timeout=30_000)
+        _painting_size(page)
+        page.wait_for_function(
+            f"(() => {{ const b = document.querySelector('#painting img').getBoundingClientRect();"
+            f" return b.top >= 0 && b.bottom <= {PHONE['height']}; }})()"
+        )
+        _shot_viewport(page, "browser-12-phone-after-paint")
+    finally:
+        context.close()
+
+
+def test_the_examples_row_loads_thumbnails_and_a_click_loads_the_photo(page):
+    """The three examples weighed 580 KB of a 1.65 MB page at 1024 px; shown small, they
+    still load the full photo to paint."""
+    row = page.locator("#examples img")
+    row.first.wait_for()
+    page.wait_for_function("[...document.querySelectorAll('#examples img')].every(i => i.complete && i.naturalWidth)")
+    widths = page.evaluate("[...document.querySelectorAll('#examples img')].map(i => Math.max(i.naturalWidth, i.naturalHeight))")
+    assert len(widths) == 3 and max(widths) <= 256, widths
+    row.first.click()
+    page.wait_for_function("document.querySelector('#preset input').value === 'The Starry Night'")
+    page.locator("#photo img").wait_for()
+    page.wait_for_function("(() => { const i = document.querySelector('#photo img'); return i.complete && i.naturalWidth; })()")
+    shown = page.evaluate("(() => { const i = document.querySelector('#photo img'); return Math.max(i.naturalWidth, i.naturalHeight); })()")
+    assert shown == 1024, shown
+    page.locator("#status", has_text="Photo ready").wait_for()
