@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import io
 import os
 import queue
 import shutil
@@ -51,7 +52,7 @@ from stylizer import (
 )
 from stylizer import images
 from stylizer.cluster import RaySettings
-from stylizer.masks import Mask
+from stylizer.masks import Mask, mask_image
 from stylizer.pool import make_painter
 from stylizer.quality import for_quality
 from stylizer.strength import AUTO, strength_fields
@@ -99,6 +100,7 @@ INIT_CHOICES = [
 ]
 LAYER_LABELS = ("conv1_1 (fine)", "conv2_1", "conv3_1", "conv4_1", "conv5_1 (coarse)")
 OWN_STYLE_SLOTS = 3
+ENLARGE_WARNING = 2  # a photo enlarged more than this many times is warned about at upload
 DEFAULT_PRESET = "starry-night"
 
 # -- ZeroGPU -----------------------------------------------------------------------------
@@ -293,11 +295,21 @@ def cancel_run(run_id: str) -> None:
 # -- shared helpers ----------------------------------------------------------------------
 
 
-def _friendly(exc: Exception, path: str | None = None, what: str = "image") -> str:
-    message = str(exc)
+def refusal(exc: Exception, path: str | None, what: str) -> str:
+    """'Cannot use this mask (notes.jpg): not an image ...': the core's message, said once.
+
+    The core names the file by its full path (in Gradio's upload folder, which means
+    nothing to the person) and may name it twice; the page names it once, by its own name.
+    """
+    name = Path(path).name if path else what
+    reason = str(exc)
     if path:
-        message = message.replace(str(path), f"the {what} ({Path(path).name})")
-    return message
+        for prefix in (f"mask {path}: ", f"{path}: "):
+            if reason.startswith(prefix):
+                reason = reason[len(prefix):]
+                break
+        reason = reason.replace(str(path), name)
+    return f"Cannot use this {what} ({name}): {reason.rstrip('.')}."
 
 
 def load_image(path: str | None, what: str = "photo"):
@@ -311,19 +323,85 @@ def load_image(path: str | None, what: str = "photo"):
     try:
         return images.load(path, max_pixels=MAX_UPLOAD_PIXELS, reduce_to=WORKING_SIDE)
     except StylizerError as exc:
-        raise gr.Error(f"Cannot use this {what}: {_friendly(exc, path, what)}", title="Bad image") from None
+        raise gr.Error(refusal(exc, path, what), title="Bad image") from None
 
 
-def check_photo(path: str | None):
+def check_photo(path: str | None, size: float | None = None):
     """Right after an upload: say at once, in our own words, whether the file can be painted;
-    a file that cannot is not kept as the photo."""
+    a file that cannot is not kept as the photo. A photo far smaller than the painting is
+    painted anyway, but the person hears why it will look blurred (an 8x8 photo was
+    enlarged 32x without a word)."""
     if not path:
         return gr.skip(), "Ready."
     try:
         photo = load_image(path)
     except gr.Error as exc:
         return None, f"**{exc.message}**"
-    return gr.skip(), f"Photo ready ({photo.width}×{photo.height} px). Pick a painting and press **Paint**."
+    ready = f"Photo ready ({photo.width}×{photo.height} px)."
+    side = int(size or DEFAULT_SIZE)
+    enlarged = side / max(photo.size)
+    if enlarged > ENLARGE_WARNING:
+        return gr.skip(), (
+            f"{ready} **It is much smaller than the painting ({side} px): enlarged {enlarged:.0f}×, "
+            "it will look blurred. A larger photo gives a sharper painting.**"
+        )
+    return gr.skip(), f"{ready} Pick a painting and press **Paint**."
+
+
+def check_mask(path: str | None):
+    """Right after a mask's upload, as for the photo: a file that is not an image, or one
+    over the upload limit, is refused here in words, not at Paint."""
+    if not path:
+        return gr.skip(), gr.skip()
+    try:
+        mask_image(path, max_pixels=MAX_UPLOAD_PIXELS)
+    except StylizerError as exc:
+        return None, f"**{refusal(exc, path, 'mask')}**"
+    return gr.skip(), "Mask ready: the style goes where it is white."
+
+
+def check_painting(path: str | None):
+    """Right after an own painting's upload: refused at once, in words, if it cannot be used."""
+    if not path:
+        return gr.skip(), gr.skip()
+    try:
+        painting = load_image(path, "painting")
+    except gr.Error as exc:
+        return None, f"**{exc.message}**"
+    return gr.skip(), f"Painting ready ({painting.width}×{painting.height} px)."
+
+
+def limit_editor_pixels(editor: gr.ImageEditor) -> gr.ImageEditor:
+    """The brush canvas's layers get the upload limit before Gradio decodes them.
+
+    Gradio's ImageEditor opens every layer in full before our handlers see it, so a call
+    that sends a 169 MP layer cost 169 MP of memory; the sizes are in the files' headers.
+    """
+    original = editor.preprocess
+
+    def preprocess(payload):
+        for file in _editor_files(editor, payload):
+            try:
+                with images.Image.open(file.path if hasattr(file, "path") else io.BytesIO(file)) as layer:
+                    images.check_pixels(layer, "the brush strokes", MAX_UPLOAD_PIXELS)
+            except StylizerError as exc:
+                raise gr.Error(f"Cannot use the brush strokes: {str(exc).split(': ', 1)[-1]}") from None
+            except (OSError, ValueError, images.Image.DecompressionBombError):
+                pass  # not an image: Gradio's own preprocess says so
+        return original(payload)
+
+    editor.preprocess = preprocess
+    return editor
+
+
+def _editor_files(editor: gr.ImageEditor, payload) -> list:
+    """Every image an ImageEditor payload holds: files, or bytes it cached by id."""
+    if payload is None:
+        return []
+    data = editor.blob_storage.get(payload.id) if payload.id is not None else payload
+    if data is None:
+        return []
+    return [f for f in (data.background, *(data.layers or []), data.composite) if f is not None]
 
 
 SERVER_PATH_REFUSAL = (
@@ -526,14 +604,17 @@ def controls_mask(brushed, uploaded: str | None, rest_preset: str | None) -> Mas
     strokes = next((layer for layer in layers if layer is not None and layer.getextrema()[-1][1] > 0), None)
     if strokes is not None:  # the brush is see-through, so the photo shows: every touched pixel counts fully
         strokes = strokes.getchannel("A").point(lambda alpha: 255 if alpha else 0)
-    source = uploaded or strokes
-    if source is None:
+    if uploaded is None and strokes is None:
         return None
+    try:
+        source = mask_image(uploaded, max_pixels=MAX_UPLOAD_PIXELS) if uploaded else strokes
+    except StylizerError as exc:
+        raise gr.Error(refusal(exc, uploaded, "mask"), title="Bad mask") from None
     try:
         outside = registry.get(rest_preset).filter if rest_preset else None
         return Mask(source, outside)
     except StylizerError as exc:
-        raise gr.Error(_friendly(exc, uploaded, "mask")) from None
+        raise gr.Error(str(exc)) from None
 
 
 def mask_canvas(photo_path: str | None):
@@ -814,11 +895,11 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
                 stop_button = gr.Button("Cancel", variant="stop", scale=1, elem_id="cancel")
             status = gr.Markdown("Ready.", elem_id="status")
             with gr.Accordion("Paint only part of the photo", open=False, elem_id="mask-panel"):
-                mask_editor = gr.ImageEditor(
+                mask_editor = limit_editor_pixels(gr.ImageEditor(
                     label="Brush over where the style goes", type="pil", image_mode="RGBA", sources=(),
                     layers=False, transforms=(), eraser=gr.Eraser(), height=320, elem_id="mask-editor",
                     brush=gr.Brush(colors=["rgba(255, 45, 85, 0.45)"], color_mode="fixed", default_size=40),
-                )
+                ))
                 with gr.Row():
                     mask_file = raw_path_upload(gr.Image(
                         label="…or upload a mask (white = style)", type="filepath", image_mode=None,
@@ -863,7 +944,7 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
                             with gr.Column(min_width=120):
                                 own_inputs.append(raw_path_upload(gr.Image(
                                     label=f"Painting {i + 1}", type="filepath", image_mode=None,
-                                    sources=["upload", "clipboard"], height=160,
+                                    sources=["upload", "clipboard"], height=160, elem_id=f"own-painting-{i + 1}",
                                 )))
                                 own_inputs.append(gr.Slider(0.1, 5, value=1, step=0.1, label="Weight"))
         with gr.Column(scale=1):
@@ -927,7 +1008,13 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
     # On a phone the painting sits below the photo, Cancel, the status and the mask panel:
     # Paint brings it into view (it started at y=812 of an 844 px screen).
     run_button.click(None, None, None, js=SCROLL_TO_PAINTING, queue=False)
-    content.upload(check_photo, content, [content, status], api_visibility="private", queue=False, show_progress="hidden")
+    content.upload(check_photo, [content, size], [content, status], api_visibility="private", queue=False,
+                   show_progress="hidden")
+    mask_file.upload(check_mask, mask_file, [mask_file, status], api_visibility="private", queue=False,
+                     show_progress="hidden")
+    for own_painting in own_inputs[0::2]:
+        own_painting.upload(check_painting, own_painting, [own_painting, status], api_visibility="private",
+                            queue=False, show_progress="hidden")
     content.change(mask_canvas, content, mask_editor, api_visibility="private", queue=False, show_progress="hidden")
     preset_tab.select(lambda: "preset", None, mode, api_visibility="private", queue=False)
     own_tab.select(lambda: "own", None, mode, api_visibility="private", queue=False)

@@ -257,6 +257,72 @@ def test_the_quality_note_states_quicks_cost_as_measured(client):
     assert app.quality.info == app.QUALITY_INFO, "the page shows the note"
 
 
+def test_a_mask_or_painting_that_is_not_an_image_is_refused_at_upload_in_plain_words(client, tmp_path):
+    import app
+
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("a shopping list")
+    kept, said = app.check_mask(str(notes))
+    assert kept is None, "the bad file is not kept as the mask"
+    assert "Cannot use this mask (notes.jpg): not an image" in said, said
+    assert str(tmp_path) not in said and "cannot identify" not in said and said.count("notes.jpg") == 1, said
+    kept, said = app.check_painting(str(notes))
+    assert kept is None and "Cannot use this painting (notes.jpg): not an image" in said, said
+    good = tmp_path / "mask.png"
+    images.Image.new("L", (16, 12), 255).save(good)
+    assert "Mask ready" in app.check_mask(str(good))[1]
+    assert "Painting ready (16×12 px)" in app.check_painting(str(good))[1]
+
+
+def test_a_photo_much_smaller_than_the_painting_is_warned_about_at_upload(client, tmp_path):
+    import app
+
+    tiny = tmp_path / "tiny.png"
+    images.Image.new("RGB", (8, 8), (200, 40, 40)).save(tiny)
+    said = app.check_photo(str(tiny), 256)[1]
+    assert "8×8" in said and "enlarged 32×" in said and "blurred" in said, said
+    said = app.check_photo(str(PHOTO), 512)[1]  # 1024 px: shrunk, not enlarged
+    assert "enlarged" not in said and "Photo ready" in said, said
+
+
+def test_brush_layers_get_the_upload_limit_before_they_are_decoded(client, tmp_path):
+    """Gradio's ImageEditor decoded every layer in full; a layer over the limit is refused
+    from its header (here a 1-pixel-over layer, with the limit lowered for the test)."""
+    import gradio as gr
+    from gradio.data_classes import FileData
+    from gradio.components.image_editor import EditorData
+
+    import app
+
+    layer = tmp_path / "layer.png"
+    images.Image.new("RGBA", (400, 300), (0, 0, 0, 0)).save(layer)
+    payload = EditorData(background=None, layers=[FileData(path=str(layer))], composite=None)
+    assert app.mask_editor.preprocess(payload)["layers"][0].size == (400, 300), "within the limit: decoded"
+    limit = app.MAX_UPLOAD_PIXELS
+    app.MAX_UPLOAD_PIXELS = 400 * 300 - 1
+    try:
+        with pytest.raises(gr.Error, match="Cannot use the brush strokes: 400x300 is too large"):
+            app.mask_editor.preprocess(payload)
+    finally:
+        app.MAX_UPLOAD_PIXELS = limit
+
+
+def test_an_uploaded_mask_gets_the_upload_limit_at_paint_too(client, tmp_path):
+    import gradio as gr
+
+    import app
+
+    mask = tmp_path / "mask.png"
+    images.Image.new("L", (400, 300), 255).save(mask)
+    limit = app.MAX_UPLOAD_PIXELS
+    app.MAX_UPLOAD_PIXELS = 400 * 300 - 1
+    try:
+        with pytest.raises(gr.Error, match=re.escape("Cannot use this mask (mask.png): 400x300 is too large")):
+            app.controls_mask(None, str(mask), "")
+    finally:
+        app.MAX_UPLOAD_PIXELS = limit
+
+
 def test_ticking_choose_the_strength_drops_the_note_that_the_slider_is_kept(client):
     import app
 

@@ -152,8 +152,6 @@ def _shot_viewport(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
-
-
 def _upload_photo(page) -> None:
     page.locator("#photo input[type=file]").set_input_files(str(PHOTO))
     page.locator("#photo img").wait_for()
@@ -351,6 +349,24 @@ def test_brushing_a_mask_paints_only_there(page):
     untouched = change[:, width * 3 // 4:].mean()
     assert untouched < 6, f"outside the strokes the photo must stay (JPEG display): {untouched:.1f}"
     assert brushed > 3 * untouched, f"the brushed band must be painted: {brushed:.1f} vs {untouched:.1f}"
+
+
+def test_an_upload_that_is_not_an_image_is_refused_at_once_as_a_mask_or_painting(page, tmp_path):
+    """A text file as mask or as one's own painting was accepted and failed at Paint with a
+    garbled toast; it is refused at upload, in words, and not kept."""
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("a shopping list, not a mask")
+    page.locator("#mask-panel").get_by_text("Paint only part of the photo").click()
+    page.locator("#mask-file input[type=file]").set_input_files(str(notes))
+    page.locator("#status", has_text="Cannot use this mask").wait_for(timeout=10_000)
+    said = page.locator("#status").inner_text()
+    assert "Cannot use this mask (notes.jpg): not an image" in said and "cannot identify" not in said, said
+    page.wait_for_function("!document.querySelector('#mask-file img')")  # not kept as the mask
+    page.get_by_role("tab", name="Your own style").click()
+    page.locator("#own-painting-1 input[type=file]").set_input_files(str(notes))
+    page.locator("#status", has_text="Cannot use this painting (notes.jpg): not an image").wait_for(timeout=10_000)
+    page.wait_for_function("!document.querySelector('#own-painting-1 img')")
+    _shot(page, "browser-10-not-an-image-as-mask-or-painting")
 
 
 def test_choose_the_strength_for_me_says_which_strength_it_chose(page):
