@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from PIL import ImageFilter
+from PIL import ImageFilter, UnidentifiedImageError
 
 from . import images
 from .errors import ImageError
@@ -85,6 +85,8 @@ def mask_image(source: images.ImageSource, max_pixels: int = images.MAX_INPUT_PI
             raw.load()
     except FileNotFoundError:
         raise ImageError(f"mask {name}: no such file") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"mask {name}: not an image (or a format Pillow cannot read)") from None
     except (OSError, ValueError, images.Image.DecompressionBombError) as exc:
         raise ImageError(f"mask {name}: not an image ({exc})") from None
     if raw.mode in ("RGBA", "LA", "PA") or (raw.mode == "P" and "transparency" in raw.info):
