@@ -1,11 +1,18 @@
-"""app.py on a ZeroGPU Space, as far as the `spaces` package lets us check without the hardware.
+"""app.py on a ZeroGPU Space: the `spaces` package's rules (see app.py), and its real fork.
 
-The package's rules (see app.py): CUDA only from the main thread at import, everything that
-crosses into the GPU worker pickled, and closing the stream is what stops a painting.
+The rules: CUDA only from the main thread at import, everything that crosses into the GPU
+worker pickled, and closing the stream is what stops a painting. The first test imports the
+app with ZeroGPU on; the next two run `stylize_stream` in this process with ZeroGPU off, so
+they check the generator's contract (what it yields pickles, closing it stops the painting),
+not the fork. The last one runs the real fork (tests/zerogpu_fork_probe.py), which needs a
+CUDA GPU: the package's forked worker starts CUDA (`torch.Tensor([0]).cuda()` in
+spaces.zero.torch.patching.init) before it runs the task, and without a GPU it fails there
+("Found no NVIDIA driver").
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
@@ -40,6 +47,7 @@ def test_on_zero_gpu_the_app_builds_its_network_in_the_main_thread_and_starts_no
 
 
 def test_what_crosses_into_the_gpu_worker_pickles():
+    """ZeroGPU off: the values the fork would pickle, pickled here by hand."""
     import app
 
     flt = Filter(styles=(PAINTING,), size=48, scales=1, iterations=12)
@@ -54,7 +62,8 @@ def test_what_crosses_into_the_gpu_worker_pickles():
 
 
 def test_closing_the_stream_stops_the_painting():
-    """What Gradio's Cancel does, and on ZeroGPU the only way to reach the worker."""
+    """What Gradio's Cancel does, and on ZeroGPU the only way to reach the worker (here with
+    ZeroGPU off: the generator's own answer to being closed)."""
     import app
 
     stream = app.stylize_stream(images.load(PHOTO), Filter(styles=(PAINTING,), size=64, scales=1, iterations=10_000), "r")
@@ -66,3 +75,22 @@ def test_closing_the_stream_stops_the_painting():
         time.sleep(0.05)
     assert not painting_threads(), "the painting thread still runs after the stream was closed"
     assert not app._cancel_flags
+
+
+def test_a_painting_runs_in_the_real_zero_gpu_fork_and_closing_it_frees_the_worker():
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("spaces' forked GPU worker starts CUDA (torch.Tensor([0]).cuda() in "
+                    "spaces.zero.torch.patching.init) before it runs the task: this needs a CUDA GPU")
+    env = {**os.environ, "ZEROGPU_PROBE_GPU": "0"}
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "zerogpu_fork_probe.py")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["zero_gpu"] is True
+    # The main process's CUDA is the package's fake: a painting that reports cuda ran in the worker.
+    assert report["result"] and report["device"] == "cuda" and max(report["size"]) == 64, report
+    assert report["previews"] >= 1, "previews cross the fork too"
+    assert report["after_close"] == "Progress"
+    assert report["again_device"] == "cuda", "after a closed stream the worker paints the next one"
