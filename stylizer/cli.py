@@ -1,4 +1,4 @@
-"""`python -m stylizer`: flags in, one `Filter` out, progress on the terminal.
+"""`stylizer` (or `python -m stylizer`): flags in, one `Filter` out, progress on the terminal.
 
 Only argument parsing and printing live here; everything else is the library's.
 """
@@ -6,6 +6,7 @@ Only argument parsing and printing live here; everything else is the library's.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -21,11 +22,12 @@ from .filter import COLOR_MODES, INITS, LOSSES, OPTIMIZERS, POOLINGS, Filter, St
 from .strength import strength_fields
 from .masks import Mask
 from .presets import load_presets
+from .progname import program_name
 from .quality import HIGH_FACTOR, QUALITIES, QUICK_ITERATIONS, for_quality
 from .sheet import contact_sheet
 from .transfer import Progress
 
-PROG = "python -m stylizer"
+MODULE = "stylizer"
 SUBCOMMANDS = ("experiment", "presets", "sheet")
 
 
@@ -39,8 +41,10 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
-    parser = _build_parser(command)
+    prog = program_name(MODULE)  # as it was run: `stylizer` installed, `python -m stylizer` from a checkout
+    parser = _build_parser(command, prog)
     args = parser.parse_args(argv[1:] if command else argv)
+    args.prog = prog
     try:
         if command == "experiment":
             return _experiment(args)
@@ -50,13 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sheet(args)
         return _stylize(args)
     except Cancelled:
-        print(f"{PROG}: cancelled", file=sys.stderr)
+        print(f"{prog}: cancelled", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        print(f"\n{prog}: interrupted", file=sys.stderr)
         return 130
     except StylizerError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
 
 
@@ -67,12 +71,19 @@ def _stylize(args: argparse.Namespace) -> int:
     images.output_format(args.output)  # fail before the model loads, not after the work
     filter = _filter_from_args(args)
     mask = _mask_from_args(args)
+    if args.max_memory is not None and not 0 < args.max_memory < float("inf"):
+        raise StylizerError(f"--max-memory: expected a positive number of GB, got {args.max_memory!r}")
     stylizer = Stylizer(args.device, args.precision, args.max_memory)
+    if args.quality != "instant":  # said before the work, even with -q: it may take hours instead of minutes
+        note = stylizer.tiling_note(args.content, filter)
+        if note:
+            print(f"{args.prog}: warning: {note}", file=sys.stderr)
     progress = None if args.quiet else TerminalProgress()
     if args.quality == "instant":  # the filter already carries the other qualities (and the user's flags)
         result = stylizer.paint(args.content, filter, "instant", mask=mask)
     else:
         result = stylizer.stylize(args.content, filter, on_progress=progress, mask=mask)
+        result = dataclasses.replace(result, quality=args.quality)
     if progress:
         progress.close()
     images.save(result.image, args.output, metadata=result.metadata())
@@ -90,11 +101,18 @@ def _stylize(args: argparse.Namespace) -> int:
 
 
 def _auto_note(result: Result) -> str:
-    """What strength: auto chose, for the summary line; nothing for a fixed strength."""
+    """What strength: auto chose, for the summary line; nothing for a fixed strength.
+
+    Auto measures a picture between two scales of the optimization; an instant painting
+    and a one-scale painting have no such picture, so they say what they painted at.
+    """
     if not result.filter.auto_strength:
         return ""
+    painted = "" if result.stats.strength is None else f", painted at {result.stats.strength:.1f}"
+    if result.quality == "instant":
+        return f", strength auto: an instant painting has one strength{painted}"
     if result.stats.auto_level is None:
-        return f", strength auto: nothing to measure in a one-scale painting, painted at {result.stats.strength:.1f}"
+        return f", strength auto: nothing to measure in a one-scale painting{painted}"
     return f", strength auto: {result.stats.strength:.1f}"
 
 
@@ -222,15 +240,23 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 # -- progress ----------------------------------------------------------------------------
 
 
+# Not a terminal (a log, a pipe): the longest a run stays silent while progress comes in.
+# Lines every 10% alone left a finely tiled painting silent for minutes per iteration.
+HEARTBEAT_S = 30.0
+
+
 class TerminalProgress:
-    """A one-line progress bar on stderr (plain lines every 10% when not a terminal)."""
+    """A one-line progress bar on stderr; when not a terminal, plain lines every 10% and at
+    least every `heartbeat_s` seconds (with the tile and the elapsed time)."""
 
     WIDTH = 30
 
-    def __init__(self) -> None:
+    def __init__(self, heartbeat_s: float = HEARTBEAT_S) -> None:
         self.tty = sys.stderr.isatty()
+        self.heartbeat_s = heartbeat_s
         self.last_decile = -1
         self.last_draw = 0.0
+        self.last_line = time.monotonic()
         self.drawn = False
 
     def __call__(self, progress: Progress) -> None:
@@ -247,18 +273,20 @@ class TerminalProgress:
             self.drawn = True
         else:
             decile = int(progress.fraction * 10)
-            if decile != self.last_decile:
+            if decile != self.last_decile or now - self.last_line >= self.heartbeat_s:
                 self.last_decile = decile
+                self.last_line = now
                 print(f"{progress.fraction:4.0%} {self._text(progress)}", file=sys.stderr)
 
     @staticmethod
     def _text(progress: Progress) -> str:
         width, height = progress.size
-        loss = progress.losses.get("total", float("nan"))
+        total = progress.losses.get("total")
+        loss = "" if total is None else f" loss {total:.4g}"  # none yet during the first tiled iteration
         tiles = f" tile {progress.tiles[0]}/{progress.tiles[1]}" if progress.tiles else ""
         return (
             f"{progress.iteration}/{progress.iterations} scale {progress.scale}/{progress.scales} "
-            f"{width}x{height}{tiles} loss {loss:.4g} {progress.elapsed:.0f}s"
+            f"{width}x{height}{tiles}{loss} {progress.elapsed:.0f}s"
         )
 
     def close(self) -> None:
@@ -291,9 +319,9 @@ class _RunAnnouncer:
 # -- parsers -----------------------------------------------------------------------------
 
 
-def _build_parser(command: str | None) -> argparse.ArgumentParser:
+def _build_parser(command: str | None, prog: str) -> argparse.ArgumentParser:
     if command == "experiment":
-        parser = _Parser(prog=f"{PROG} experiment", description="Reproduce one of the paper's experiments as a figure.")
+        parser = _Parser(prog=f"{prog} experiment", description="Reproduce one of the paper's experiments as a figure.")
         parser.add_argument("name", choices=sorted(EXPERIMENTS), help="which experiment")
         parser.add_argument("content", type=Path, help="content photo")
         parser.add_argument("style_image", type=Path, metavar="style", help="style painting")
@@ -302,18 +330,18 @@ def _build_parser(command: str | None) -> argparse.ArgumentParser:
         parser.set_defaults(preset=None, style_weights=None)
         return parser
     if command == "presets":
-        parser = _Parser(prog=f"{PROG} presets", description="List the presets found, with any load errors.")
+        parser = _Parser(prog=f"{prog} presets", description="List the presets found, with any load errors.")
         parser.add_argument("--presets", action="append", default=[], metavar="DIR", help="extra presets folder (repeatable)")
         parser.add_argument("--json", action="store_true", help="one JSON object per preset")
         return parser
     if command == "sheet":
-        parser = _Parser(prog=f"{PROG} sheet", description="Render every preset on one photo as a contact sheet.")
+        parser = _Parser(prog=f"{prog} sheet", description="Render every preset on one photo as a contact sheet.")
         parser.add_argument("photo", type=Path, help="content photo")
         parser.add_argument("-o", "--output", type=Path, required=True, help="sheet to write (.png/.jpg/.webp)")
         _add_filter_flags(parser, with_styles=False)
         return parser
     parser = _Parser(
-        prog=PROG,
+        prog=prog,
         description="Paint a photo in the style of an artwork (Gatys, Ecker & Bethge).",
         epilog="Other commands: experiment {ratio-sweep,noise-init,swap}, presets, sheet "
         "(use '<command> --help').",

@@ -7,6 +7,7 @@ same device: on a small CPU two concurrent runs are each several times slower th
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
@@ -21,7 +22,7 @@ from . import color, images
 from .devices import precision_name, resolve_device, resolve_precision
 from .filter import DEFAULT_STRENGTH, Filter, StyleImage, ratio_from_strength
 from .instant import InstantPainter, blend
-from .quality import for_quality
+from .quality import for_quality, instant_description
 from .losses import content_distance, gram, gram_distance, style_distance
 from .transfer import (
     LBFGS_HISTORY,
@@ -31,8 +32,10 @@ from .transfer import (
     Progress,
     ProgressCallback,
     content_weight,
+    merged_scales,
     optimize_scale,
     plan_scales,
+    scale_numbers,
 )
 from .errors import Cancelled, FilterError
 from .masks import Mask, Region, layer_masks, soft_mask, soft_mask_image
@@ -42,6 +45,7 @@ from .tiling import (
     auto_tile,
     lbfgs_history,
     plan_tiles,
+    slow_tiling_note,
     tiled_features,
     tiled_grams,
 )
@@ -118,10 +122,21 @@ class Result:
     image: images.Image.Image
     stats: Stats
     filter: Filter
+    quality: str | None = None  # set by `Stylizer.paint`; None for `stylize`, which has no named quality
 
     def metadata(self) -> dict[str, object]:
-        """What goes into the output file so a result can be traced back to its settings."""
-        return {"filter": self.filter.describe(), "stats": self.stats.as_dict()}
+        """What goes into the output file so a result can be traced back to its settings.
+
+        Only what really ran: an instant painting runs no optimization, so the filter's
+        schedule (iterations, scales, optimizer ...) is left out rather than recorded as if
+        it had run.
+        """
+        if self.quality == "instant":
+            return {"quality": "instant", "filter": instant_description(self.filter), "stats": self.stats.as_dict()}
+        out: dict[str, object] = {"filter": self.filter.describe(), "stats": self.stats.as_dict()}
+        if self.quality is not None:
+            out["quality"] = self.quality
+        return out
 
 
 class Stylizer:
@@ -199,7 +214,8 @@ class Stylizer:
         """`stylize` at a named quality (quality.py); "instant" is the feed-forward painting alone."""
         run = for_quality(filter, quality)
         if quality != "instant":
-            return self.stylize(content, run, on_progress, cancel, preview_every, mask)
+            result = self.stylize(content, run, on_progress, cancel, preview_every, mask)
+            return dataclasses.replace(result, quality=quality)
         started = time.perf_counter()
         photo = images.load(content)
         image = self.preview(photo, run, mask)
@@ -220,8 +236,11 @@ class Stylizer:
             content_distance=content_distance(features[run.content_layer], content_target),
             device="cpu",  # onnxruntime's CPU provider, whatever device the optimization uses
             precision="int8",
+            # The feed-forward network has one strength: weaker filters are blended towards
+            # the photo (_preview), stronger ones painted at it. strength: auto measures nothing.
+            strength=min(run.strength, DEFAULT_STRENGTH),
         )
-        return Result(image=image, stats=stats, filter=run)
+        return Result(image=image, stats=stats, filter=run, quality="instant")
 
     def preview(self, content: images.ImageSource, filter: Filter, mask: Mask | None = None) -> images.Image.Image:
         """An instant painting of `content` with `filter`, at `filter.size`, in well under a second.
@@ -314,6 +333,14 @@ class Stylizer:
         rounding L-BFGS stalled far from the optimum (a 1e-4 sweep step stayed near the photo)."""
         return torch.float32 if filter.losses == "paper" else self.dtype
 
+    def tiling_note(self, content: images.ImageSource, filter: Filter) -> str | None:
+        """A warning, before any work, when this painting's largest scale would be tiled so
+        finely that it takes many times longer than usual (tiling.slow_tiling_note); None
+        when it is painted in one piece or in tiles of a reasonable size."""
+        photo = images.load(content)
+        last = plan_scales(*photo.size, filter.size, filter.scales, filter.iterations)[-1]
+        return slow_tiling_note(last.width, last.height, self.memory_budget, filter.tile)
+
     # -- internals ---------------------------------------------------------------------
 
     def _run(self, photo, styles, filter: Filter, on_progress, cancel, preview_every, mask=None, outside=()) -> Result:
@@ -322,6 +349,7 @@ class Stylizer:
         plan = plan_scales(*photo.size, filter.size, filter.scales, filter.iterations)
         plan, measure_at = auto_plan(plan) if filter.auto_strength else (plan, None)
         state = LoopState(total_iterations=sum(s.iterations for s in plan))
+        numbers = scale_numbers(plan)  # auto's split scale is one scale to the user
         layer_weights = dict(zip(filter.style_layers, filter.layer_weights))
         luminance_only = filter.preserve_color == "luminance"
         pixels = None
@@ -360,7 +388,7 @@ class Stylizer:
 
             objective = self._tiled_objective(
                 network, filter, content_target, style_targets, layer_weights, tiles, on_progress, cancel, state, scale,
-                index, len(plan),
+                numbers[index], numbers[-1],
             ) if tiles else Objective(
                 network=network,
                 content_layer=filter.content_layer,
@@ -397,7 +425,7 @@ class Stylizer:
             content_distance=metrics_content,
             device=self.device.type,
             precision=precision_name(network.dtype),
-            scales=[(s.width, s.height, s.iterations) for s in plan],
+            scales=[(s.width, s.height, s.iterations) for s in merged_scales(plan)],
             recoveries=state.recoveries,
             strength=filter.strength,
             auto_level=level,
@@ -424,7 +452,7 @@ class Stylizer:
         return plan_tiles(height, width, tile)
 
     def _tiled_objective(self, network, filter, content_target, style_targets, layer_weights, tiles,
-                         on_progress, cancel, state, scale, index, scales) -> TiledObjective:
+                         on_progress, cancel, state, scale, number, scales) -> TiledObjective:
         """The objective tile by tile; between tiles it reports progress and answers cancel."""
 
         def on_tile(done: int, total: int) -> None:
@@ -432,7 +460,7 @@ class Stylizer:
                 raise Cancelled("stylization cancelled")
             if on_progress is not None:
                 on_progress(Progress(
-                    scale=index + 1, scales=scales, size=(scale.width, scale.height),
+                    scale=number, scales=scales, size=(scale.width, scale.height),
                     iteration=max(1, state.iteration), iterations=state.total_iterations,
                     losses=dict(state.losses), elapsed=time.perf_counter() - state.started, tiles=(done, total),
                 ))

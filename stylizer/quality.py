@@ -21,6 +21,20 @@ QUICK_ITERATIONS = 15
 HIGH_FACTOR = 3
 
 
+# Filter fields an instant painting never uses: the optimization's schedule and loss. Its
+# metadata leaves them out (engine.Result.metadata) instead of recording a run that never
+# happened; the layers and pooling stay, since its reported distances are measured with them.
+INSTANT_UNUSED = (
+    "iterations", "scales", "init", "optimizer", "learning_rate", "tile", "seed", "losses",
+    "tv_weight", "layer_weights", "auto_strength",
+)
+
+
+def instant_description(filter: Filter) -> dict[str, object]:
+    """`Filter.describe()` without the fields an instant painting does not use."""
+    return {name: value for name, value in filter.describe().items() if name not in INSTANT_UNUSED}
+
+
 def for_quality(filter: Filter, quality: str) -> Filter:
     """The filter a quality runs; instant runs no optimization, so its filter is unchanged."""
     if quality not in QUALITIES:
