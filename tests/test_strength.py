@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import EXAMPLES, PAINTING, PHOTO, STYLES
-from stylizer import Filter, images
+from stylizer import Filter, Stylizer, images
 from stylizer.cli import main
 from stylizer.errors import FilterError
 from stylizer.filter import DEFAULT_STRENGTH, ratio_from_strength
@@ -151,3 +151,16 @@ def test_a_balance_given_on_the_command_line_wins_over_a_presets_auto(tmp_path, 
     used = json.loads(images.Image.open(out).info["stylizer"])["filter"]
     assert used["auto_strength"] is False
     assert used["ratio"] == pytest.approx(1e-5 if flag[0] == "--ratio" else ratio_from_strength(4))
+
+
+def test_the_level_hardly_depends_on_the_precision_it_is_measured_in(stylizer):
+    """Why bf16 and fp32 runs choose differently is the picture, not the measurement (strength.py)."""
+    auto = Filter(styles=(PAINTING,), size=128, auto_strength=True)
+    photo = images.to_tensor(images.load(PHOTO).resize((128, 96)))
+    painting = images.to_tensor(images.fit(images.load(PAINTING), 128))
+    levels = []
+    for engine in (stylizer, Stylizer(device="cpu", precision="bf16")):
+        network = engine.network(auto)
+        with torch.no_grad():
+            levels.append(stylization_level(network(photo), [(1.0, network(painting))], auto.style_layers))
+    assert levels[1] == pytest.approx(levels[0], rel=0.01)
