@@ -25,16 +25,24 @@ from .config import (
     DEFAULT_SETTLE_SECONDS,
     FORMATS,
     ORIGINALS,
-    Rule,
+    flag_settings,
     output_of_broken_config,
     ray_settings,
     read_config,
     state_dir_for,
     zero_config,
 )
-from .status import describe, read_status
+from .status import describe, read_status, recall_output
 
-PROG = "python -m daemon"
+
+
+def _program_name() -> str:
+    """What the user typed to run us: `stylizer-daemon` when installed, else `python -m daemon`."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name and name not in ("__main__.py", "-c", "-m") else "python -m daemon"
+
+
+PROG = _program_name()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,16 +82,14 @@ def _config_source(args: argparse.Namespace):
         if ray is None:
             return lambda: read_config(path)
         return lambda: dataclasses.replace(read_config(path), ray=ray)  # the flag wins over the file
-    defaults = Rule(
-        presets=(), format=args.format, jpeg_quality=args.jpeg_quality, size=args.size, quality=args.quality
-    )
     settings = dict(
         originals=args.originals,
         device=args.device,
         precision=args.precision,
-        settle_seconds=args.settle,
-        defaults=defaults,
+        settle_seconds=args.settle_seconds,
+        defaults=args.defaults,
         ray=ray,
+        follow_links=args.follow_links,
     )
     return lambda: zero_config(args.inbox, args.out, tuple(args.presets), **settings)
 
@@ -111,7 +117,9 @@ def _run_parser() -> argparse.ArgumentParser:
                         help="paint on a Ray cluster: auto (the one this machine belongs to) or HOST:PORT")
     parser.add_argument("--workers", type=int, metavar="N", help="with --ray: workers to start (default: one per GPU)")
     parser.add_argument("--settle", type=float, default=DEFAULT_SETTLE_SECONDS, metavar="SECONDS",
-                        help="how long a file must stay unchanged before it is read")
+                        help="how long a file must stay unchanged before it is read (0 to 600)")
+    parser.add_argument("--follow-links", action="store_true",
+                        help="paint files reached through symbolic links that lead out of the watch folder")
     return parser
 
 
@@ -125,6 +133,13 @@ def _parse_run(argv: Sequence[str]) -> argparse.Namespace:
         parser.error("give INBOX --out OUTBOX (or --config daemon.yaml)")
     if args.workers is not None and not args.ray:
         parser.error("--workers needs --ray ADDRESS")
+    try:
+        args.defaults, args.settle_seconds = flag_settings(
+            format=args.format, quality=args.quality, jpeg_quality=args.jpeg_quality, size=args.size,
+            settle_seconds=args.settle,
+        )
+    except StylizerError as exc:  # one line, as for the same value in daemon.yaml
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     args.ray_settings = None
     if args.ray:
         try:
@@ -145,11 +160,12 @@ def _status(argv: Sequence[str]) -> int:
     except StylizerError as exc:
         # A running daemon keeps its last good settings after a broken edit, so its status
         # still matters: find its output folder in what can be read of the file.
-        output = output_of_broken_config(args.config)
+        output = output_of_broken_config(args.config) or recall_output(args.config)
         if output is None:
             print(f"{PROG} status: error: {exc}", file=sys.stderr)
             return 2
-        print(f"warning: {exc}\n(a running daemon keeps its last good settings until this is fixed)\n")
+        print(f"warning: {exc}\n(a running daemon keeps its last good settings until this is fixed; "
+              f"its output folder: {output})\n")
     state_dir = state_dir_for(output)
     status = read_status(state_dir)
     print(describe(status, state_dir))

@@ -36,14 +36,12 @@ DEFAULT_SETTLE_SECONDS = 2.0
 TOP_FIELDS = (
     "watch", "output", "presets", "originals", "preset_folders", "rules",
     "format", "quality", "jpeg_quality", "size", "device", "precision", "settle_seconds", "ray",
-    "mask_style", "tile", "max_memory", "strength",
+    "mask_style", "tile", "max_memory", "strength", "follow_links",
 )
 RAY_FIELDS = ("address", "workers", "cpus_per_worker")
 RULE_FIELDS = (
     "folder", "glob", "presets", "format", "quality", "jpeg_quality", "size", "tile", "mask_style", "strength",
 )
-# A photo's mask lies beside it: `beach.jpg` is painted only where `beach.mask.png` is white.
-MASK_SUFFIX = ".mask.png"
 
 
 class ConfigError(StylizerError):
@@ -104,6 +102,7 @@ class DaemonConfig:
     defaults: Rule = field(default_factory=lambda: Rule(presets=()))
     ray: RaySettings | None = None  # paint on a Ray cluster's workers; None: in this process
     max_memory_gb: float | None = None  # a painting's memory before it is tiled; None: the machine's default
+    follow_links: bool = False  # paint files reached through links that leave the watch folder
 
     def match(self, relative: PurePosixPath) -> tuple[Rule, PurePosixPath] | None:
         """The first rule that applies to a file (explicit rules before preset folders)."""
@@ -116,15 +115,6 @@ class DaemonConfig:
     @property
     def state_dir(self) -> Path:
         return state_dir_for(self.output)
-
-
-def mask_path_for(photo: Path) -> Path:
-    return photo.with_name(photo.stem + MASK_SUFFIX)
-
-
-def is_mask(path: Path) -> bool:
-    """A mask is never a photo to paint: it is read with the photo beside it."""
-    return path.name.lower().endswith(MASK_SUFFIX)
 
 
 def state_dir_for(output: Path) -> Path:
@@ -217,9 +207,7 @@ def _config_from(path: Path, data: dict) -> DaemonConfig:
     defaults = _rule_settings("", data, presets=())
     rules_value = fields.as_list("rules", data.get("rules", []))
     rules = tuple(_rule(i, entry) for i, entry in enumerate(rules_value, 1))
-    settle = fields.number("settle_seconds", data.get("settle_seconds", DEFAULT_SETTLE_SECONDS))
-    if not 0 <= settle <= 600:
-        raise FilterError(f"settle_seconds: expected 0 to 600 seconds, got {settle}")
+    settle = _settle(data.get("settle_seconds", DEFAULT_SETTLE_SECONDS))
     return DaemonConfig(
         watch=watch,
         output=output,
@@ -234,7 +222,32 @@ def _config_from(path: Path, data: dict) -> DaemonConfig:
         defaults=defaults,
         ray=ray_settings(data["ray"]) if data.get("ray") is not None else None,
         max_memory_gb=_max_memory(data.get("max_memory")),
+        follow_links=fields.boolean("follow_links", data.get("follow_links", False)),
     )
+
+
+def _settle(value: object) -> float:
+    settle = fields.number("settle_seconds", value)
+    if not 0 <= settle <= 600:  # also refuses nan, with which no file would ever settle
+        raise FilterError(f"settle_seconds: expected 0 to 600 seconds, got {value}")
+    return settle
+
+
+# The command line's flag for each daemon.yaml field it shares, to name it in messages.
+FLAGS = {"format": "--format", "quality": "--quality", "jpeg_quality": "--jpeg-quality", "size": "--size",
+         "settle_seconds": "--settle"}
+
+
+def flag_settings(**values: object) -> tuple[Rule, float]:
+    """The command line's output settings and settle time (given by their daemon.yaml field
+    names), checked by the very code that checks daemon.yaml: a value refused in the file is
+    refused as a flag, at start, in the same words but naming the flag. None: the default."""
+    data = {name: value for name, value in values.items() if value is not None}
+    try:
+        return _rule_settings("", data, presets=()), _settle(data.get("settle_seconds", DEFAULT_SETTLE_SECONDS))
+    except FilterError as exc:
+        field_name, _, problem = str(exc).partition(": ")
+        raise ConfigError(f"{FLAGS.get(field_name, field_name)}: {problem}") from None
 
 
 def _max_memory(value: object) -> float | None:

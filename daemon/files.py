@@ -48,7 +48,7 @@ def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
 
 
-def write_bytes_durably(path: Path, data: bytes) -> None:
+def write_bytes_durably(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Create `path` holding exactly `data`, synced and checked, or raise and leave nothing.
 
     Image libraries write through buffered files whose close can swallow an error on a full
@@ -56,7 +56,7 @@ def write_bytes_durably(path: Path, data: bytes) -> None:
     that what will be published is complete.
     """
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & 0o644)
         try:
             view = memoryview(data)
             while view:

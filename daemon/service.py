@@ -16,6 +16,7 @@ waiting photo only checks, on its turn, whether the disk has room again.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -26,17 +27,20 @@ from pathlib import Path
 
 from watchdog.observers import Observer
 
+from PIL import Image
+
 from stylizer.errors import Cancelled, StylizerError
 from stylizer.pool import Painter, make_painter
 from stylizer.presets import PRESET_SUFFIXES, PresetRegistry, load_presets, preset_folders
 
-from .config import RESERVED_DIRS, DaemonConfig, is_mask, resolve
-from .files import is_in_progress, remove_stale_temporaries
+from .config import RESERVED_DIRS, DaemonConfig, resolve
+from .files import TEMP_PREFIX, is_in_progress, remove_stale_temporaries
 from .journal import Journal
+from .masks import is_mask
 from .reserve import SpaceReserve
-from .status import StatusBoard
+from .status import StatusBoard, remember_output
 from .watcher import ChangeHandler, InboxHandler, Settler
-from .worker import RetryLater, Settings, Worker
+from .worker import NotReady, RetryLater, Settings, Worker
 
 log = logging.getLogger("daemon")
 
@@ -67,6 +71,7 @@ class WatchService:
         self._settings_handler = ChangeHandler(self._is_settings_file, self.reload)
         self._busy = 0  # worker threads with a job
         self._in_hand: set[Path] = set()  # photos a worker thread has taken and not yet finished
+        self._told: set[Path] = set()  # files left alone that the log and status already named
         self._books = threading.Lock()  # held while a job reads or writes the journal and outputs
         self._threads: list[threading.Thread] = []
         self._attempts: dict[Path, int] = {}  # failed tries of photos waiting to be retried
@@ -109,6 +114,7 @@ class WatchService:
         self._observer.join(timeout)
         if self.status is not None:
             self.status.update(state="stopped")
+            self.status.close()
         if self.journal is not None:
             with self._books:
                 self.journal.close()
@@ -174,6 +180,8 @@ class WatchService:
         config.output.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(config.state_dir)
         self.status = StatusBoard(config.state_dir, config.source, queued=lambda: len(self._settler))
+        if config.source is not None:
+            remember_output(config.source, config.output)
         for folder in (config.output, *config.watch):
             for stale in remove_stale_temporaries(folder):
                 log.info("removed an unfinished temporary file from an earlier run: %s", stale)
@@ -186,9 +194,10 @@ class WatchService:
         if self.journal is not None and self.journal.state_dir == config.state_dir:
             return
         counts = self.status.snapshot()
-        old = self.journal
+        old, old_status = self.journal, self.status
         self._open_output(config)  # raises (another daemon owns it...) with the old journal still open
         old.close()
+        old_status.close()
         self.status.update(state="watching", done=counts["done"], failed=counts["failed"])
 
     @staticmethod
@@ -201,7 +210,7 @@ class WatchService:
                     (watch / rule.folder).mkdir(parents=True, exist_ok=True)
 
     def _schedule(self, config: DaemonConfig) -> None:
-        inbox_handler = InboxHandler(self._settler, self.wanted, self.scan_folder)
+        inbox_handler = InboxHandler(self.offer, self.scan_folder)
         _reschedule(self._observer, self._inbox_watches, set(config.watch), inbox_handler, recursive=True)
         folders = self._preset_folders(config)
         if config.source is not None:
@@ -211,22 +220,43 @@ class WatchService:
     # -- finding files -----------------------------------------------------------------------
 
     def wanted(self, path: Path) -> bool:
-        """Is this a file the daemon should look at (inside a watch folder, not ours, not in progress)?"""
+        """Is this a file the daemon should look at (inside a watch folder, not ours, not in
+        progress)? Masks are: they settle like photos, and a photo waits for its mask."""
         parts = self._inbox_parts(path)
-        return bool(parts) and not is_in_progress(parts[-1]) and not is_mask(path) and not path.is_dir()
+        return bool(parts) and not is_in_progress(parts[-1]) and not path.is_dir()
+
+    def is_photo(self, path: Path) -> bool:
+        return self.wanted(path) and not is_mask(path)
 
     def scan(self) -> None:
         """Offer every file already in the watch folders (arrived while the daemon was down)."""
         for watch in self._settings.config.watch:
             self.scan_folder(watch)
 
+    def offer(self, path: Path) -> None:
+        """A file appeared or changed: let it settle if it is ours to paint; say why not if
+        it looks like a photo that the user may expect to be painted."""
+        if self.wanted(path):
+            self._settler.touch(path)
+            return
+        name = path.name
+        if not name.startswith(".") or name.startswith(TEMP_PREFIX) or path.suffix.lower() not in _image_suffixes():
+            return
+        if self._inbox_parts(path.parent) is None and path.parent not in self._settings.config.watch:
+            return  # not in the usable part of an inbox
+        if self.status is not None and path not in self._told:
+            self._told.add(path)
+            shown = path.relative_to(self._watch_of(path)).as_posix()
+            reason = "its name starts with a dot, which marks a hidden or unfinished file; rename it to paint it"
+            log.warning("left alone %s: %s", shown, reason)
+            self.status.left_alone(shown, reason)
+
     def scan_folder(self, folder: Path) -> None:
         for root, dirs, files in os.walk(folder):
             here = Path(root)
             dirs[:] = sorted(d for d in dirs if self.wanted_folder(here / d))
             for name in sorted(files):
-                if self.wanted(here / name):
-                    self._settler.touch(here / name)
+                self.offer(here / name)
 
     def wanted_folder(self, folder: Path) -> bool:
         return folder in self._settings.config.watch or self._inbox_parts(folder) is not None
@@ -281,10 +311,18 @@ class WatchService:
                 if self._disk_full and not self._room_again():
                     raise RetryLater("output disk full", disk_full=True)
                 worker = Worker(self.painter, self.journal, self.status, self._books, slot)
+                if is_mask(path):
+                    for photo in worker.mask_settled(watch, path, settings, self.is_photo):
+                        if photo not in self._in_hand:
+                            self._settler.touch(photo)
+                    return
                 try:
-                    worker.process(watch, path, settings, self._stop.is_set)
+                    worker.process(watch, path, settings, self._stop.is_set, self._settler.is_pending)
                 finally:
                     self.largest_output = max(self.largest_output, worker.largest_output)
+            except NotReady as exc:
+                log.info("waiting  %s: %s", relative, exc)
+                self._settler.touch(path)
             except Cancelled:
                 log.info("stopped  %s: interrupted; it will be done at the next start", relative)
             except RetryLater as exc:
@@ -344,6 +382,13 @@ def _reschedule(observer: Observer, watches: dict[Path, object], wanted: set[Pat
     for folder in wanted - set(watches):
         if folder.is_dir():
             watches[folder] = observer.schedule(handler, str(folder), recursive=recursive)
+
+
+@functools.cache
+def _image_suffixes() -> frozenset[str]:
+    """Every file ending Pillow reads (`.jpg`, `.png`, `.tif`...)."""
+    Image.init()
+    return frozenset(Image.registered_extensions())
 
 
 def _problems(registry: PresetRegistry) -> list[str]:

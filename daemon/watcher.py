@@ -58,6 +58,11 @@ class Settler:
         with self._condition:
             self._condition.notify_all()
 
+    def is_pending(self, path: Path) -> bool:
+        """Is `path` still in its quiet period (changed less than `settle_seconds` ago)?"""
+        with self._condition:
+            return path in self._pending
+
     def __len__(self) -> int:
         with self._condition:
             return len(self._pending)
@@ -93,11 +98,11 @@ class Settler:
 
 
 class InboxHandler(FileSystemEventHandler):
-    """Turns watchdog events inside the watch folders into `Settler.touch` calls. Never blocks."""
+    """Turns watchdog events inside the watch folders into `offer` calls (which decide and
+    at most touch the `Settler`). Never blocks."""
 
-    def __init__(self, settler: Settler, wanted: Callable[[Path], bool], rescan: Callable[[Path], None]) -> None:
-        self._settler = settler
-        self._wanted = wanted
+    def __init__(self, offer: Callable[[Path], None], rescan: Callable[[Path], None]) -> None:
+        self._offer_path = offer
         self._rescan = rescan
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -111,9 +116,7 @@ class InboxHandler(FileSystemEventHandler):
             self._rescan(folder)
 
     def _offer(self, raw: bytes | str) -> None:
-        path = Path(os.fsdecode(raw))
-        if self._wanted(path):
-            self._settler.touch(path)
+        self._offer_path(Path(os.fsdecode(raw)))
 
 
 class ChangeHandler(FileSystemEventHandler):

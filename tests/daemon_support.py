@@ -39,9 +39,9 @@ def running(source: Callable, stylizer: Stylizer) -> Iterator[WatchService]:
         service.stop()
 
 
-def zero(tmp_path: Path, stylizer: Stylizer, **settings: object):
+def zero(tmp_path: Path, stylizer: Stylizer, iterations: int = 4, **settings: object):
     """A zero-config daemon on tmp_path/in -> tmp_path/out with the tiny presets."""
-    presets = make_presets(tmp_path / "presets")
+    presets = make_presets(tmp_path / "presets", iterations)
     settings.setdefault("settle_seconds", SETTLE)
     return running(lambda: zero_config(tmp_path / "in", tmp_path / "out", (presets,), **settings), stylizer)
 

@@ -112,11 +112,12 @@ def _bad_and_odd_inputs(folder, tmp_path):
     shutil.copy(PHOTO, folder / "deep" / "deeper" / "nested.jpg")
     target = tmp_path / "outside.jpg"
     shutil.copy(PHOTO, target)
-    (folder / "link.jpg").symlink_to(target)
+    (folder / "link.jpg").symlink_to(target)  # leaves the watch folder: refused unless allowed
+    (folder / "inner-link.jpg").symlink_to(folder / "deep" / "deeper" / "nested.jpg")
     (folder / "dangling.jpg").symlink_to(tmp_path / "gone.jpg")
     works = ["huge.jpg", "sixteen-bit.png", "cmyk.jpg", "animated.png", "rotated.jpg", "café au lait ü.jpg",
-             "deep/deeper/nested.jpg", "link.jpg"]
-    fails = ["empty.jpg", "truncated.jpg", "notes.jpg", "bomb.png", "dangling.jpg"]
+             "deep/deeper/nested.jpg", "inner-link.jpg"]
+    fails = ["empty.jpg", "truncated.jpg", "notes.jpg", "bomb.png", "dangling.jpg", "link.jpg"]
     return works, fails, target
 
 
@@ -137,10 +138,11 @@ def test_bad_input_is_set_aside_with_a_reason_and_the_rest_is_painted(tmp_path, 
         assert not os.path.lexists(inbox / "tiny" / name)
     assert "too large" in (inbox / "failed" / "tiny" / "bomb.png.error.txt").read_text()
     assert "broken symlink" in (inbox / "failed" / "tiny" / "dangling.jpg.error.txt").read_text()
+    assert "outside the watch folder" in (inbox / "failed" / "tiny" / "link.jpg.error.txt").read_text()
     rotated = images.load(out / "tiny" / "rotated.jpg")
     assert rotated.size[1] > rotated.size[0], "EXIF orientation must be applied"
     assert max(images.load(out / "tiny" / "huge.jpg").size) == 48
-    assert _snapshot(link_target) == target_before and (inbox / "tiny" / "link.jpg").is_symlink()
+    assert _snapshot(link_target) == target_before and (inbox / "failed" / "tiny" / "link.jpg").is_symlink()
 
 
 def test_a_name_clash_never_overwrites_another_photos_result(tmp_path, stylizer):
