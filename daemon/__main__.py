@@ -18,6 +18,7 @@ from pathlib import Path
 
 from stylizer.devices import DEVICES, PRECISIONS
 from stylizer.errors import StylizerError
+from stylizer.progname import program_name
 from stylizer.quality import QUALITIES
 
 from .config import (
@@ -34,15 +35,7 @@ from .config import (
 )
 from .status import describe, read_status, recall_output
 
-
-
-def _program_name() -> str:
-    """What the user typed to run us: `stylizer-daemon` when installed, else `python -m daemon`."""
-    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
-    return name if name and name not in ("__main__.py", "-c", "-m") else "python -m daemon"
-
-
-PROG = _program_name()
+PROG = program_name("daemon")  # `stylizer-daemon` when installed, `python -m daemon` otherwise
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import venv
 import zipfile
+from pathlib import Path
 
 from conftest import PHOTO, ROOT
 
@@ -24,8 +26,9 @@ def test_the_wheel_installs_commands_packages_and_presets(tmp_path):
 
     # A fresh environment that sees this one's packages (torch is gigabytes) but not the repository.
     env_dir = tmp_path / "env"
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    venv.create(env_dir, with_pip=True)
     python, bin_dir = env_dir / "bin" / "python", env_dir / "bin"
+    _see_packages_of_this_interpreter(python)
     install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert install.returncode == 0, install.stderr[-2000:]
@@ -49,3 +52,22 @@ def test_the_wheel_installs_commands_packages_and_presets(tmp_path):
     daemon_help = subprocess.run([str(bin_dir / "stylizer-daemon"), "--help"], capture_output=True, text=True,
                                  timeout=300, cwd=elsewhere, env=clean)
     assert daemon_help.returncode == 0 and "Watch folders" in daemon_help.stdout
+    assert daemon_help.stdout.startswith("usage: stylizer-daemon "), "it names itself as it was run"
+    refused = subprocess.run([str(bin_dir / "stylizer-daemon"), "in", "--out", "out", "--size", "0"],
+                             capture_output=True, text=True, timeout=300, cwd=elsewhere, env=clean)
+    assert refused.returncode == 2 and refused.stderr.startswith("stylizer-daemon: error: --size:"), refused.stderr
+
+
+def _see_packages_of_this_interpreter(python) -> None:
+    """Let the new environment import what the interpreter running the tests can.
+
+    `system_site_packages=True` would show it the *base* interpreter's packages, which are
+    not these when the tests run inside a virtual environment (as README says to run them).
+    The site folders in use here are added after the new environment's own, through a .pth
+    file, so the installed wheel is still the `stylizer` it imports.
+    """
+    sites = [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)]
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    lines = "".join(f"import site; site.addsitedir({p!r})\n" for p in sites)
+    (Path(purelib) / "_tests_see_outer_packages.pth").write_text(lines)
