@@ -20,24 +20,28 @@ def _next(settler, timeout=5.0):
 
 
 def test_a_growing_file_is_handed_over_once_after_its_last_write(tmp_path):
-    settler = Settler(settle_seconds=0.2)
+    # Writes 0.1 s apart against a 1 s quiet period: a busy machine may delay a write by
+    # several times 0.1 s without the file looking finished.
+    settler = Settler(settle_seconds=1.0)
     path = tmp_path / "growing.jpg"
     path.write_bytes(b"a")
     settler.touch(path)
-    started = time.monotonic()
+    last_write = []
 
     def keep_writing():  # no events: only the size check can notice
         for _ in range(5):
             time.sleep(0.1)
             with open(path, "ab") as handle:
                 handle.write(b"more")
+            last_write[:] = [time.monotonic()]
 
     writer = threading.Thread(target=keep_writing)
     writer.start()
-    assert _next(settler) == path
+    assert _next(settler, timeout=30) == path
+    handed_over = time.monotonic()
     writer.join()
-    assert time.monotonic() - started >= 0.5 + 0.2 - 0.05
-    assert path.read_bytes() == b"a" + b"more" * 5
+    assert path.read_bytes() == b"a" + b"more" * 5, "handed over before the last write"
+    assert handed_over - last_write[0] >= 1.0 - 0.05, "handed over before a quiet period after the last write"
     assert _next(settler, timeout=0.5) is None and len(settler) == 0
 
 

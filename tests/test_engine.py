@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
+import torch
 
 from conftest import PAINTING, PHOTO, SECOND_PAINTING
 from stylizer import Filter
 from stylizer.errors import Cancelled
+from stylizer.vgg import VGGFeatures
 
 
 def test_a_request_cancelled_while_waiting_computes_nothing(stylizer):
@@ -22,6 +25,13 @@ def test_a_request_cancelled_while_waiting_computes_nothing(stylizer):
     worker = threading.Thread(target=first)
     worker.start()
     assert started.wait(60)
+    # From here on, every pass through the network is recorded by its picture's size: the
+    # first painting's are 64 px, so any other one is work done for the cancelled request,
+    # whatever it computed (targets, features, a first iteration) and whatever cached it.
+    passes: list[tuple[int, ...]] = []
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(
+        lambda module, args: passes.append(tuple(args[0].shape[-2:])) if isinstance(module, VGGFeatures) else None
+    )
     waiting_side = 72  # a size no other test uses, so its targets can only come from this request
     second_job = Filter(styles=(SECOND_PAINTING,), size=waiting_side, scales=1, iterations=5)
     second_cancel = threading.Event()
@@ -35,9 +45,14 @@ def test_a_request_cancelled_while_waiting_computes_nothing(stylizer):
 
     waiter = threading.Thread(target=second)
     waiter.start()
+    deadline = time.monotonic() + 60
+    while len(passes) < 3 and time.monotonic() < deadline:  # the first painting goes on meanwhile
+        time.sleep(0.01)
     second_cancel.set()  # the user gives up while the first painting still holds the stylizer
     stop_first.set()
     worker.join(30)
     waiter.join(30)
+    hook.remove()
     assert outcome == {"cancelled": True}
+    assert passes and all(max(shape) == first_job.size for shape in passes), f"the cancelled request ran: {set(passes)}"
     assert not [key for key in stylizer._targets if key[1] == waiting_side], "its style targets were computed anyway"
