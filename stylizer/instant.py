@@ -71,7 +71,7 @@ class InstantPainter:
     It never takes the `Stylizer`'s lock: a preview must answer while a painting runs.
     """
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> None:
         try:
             import onnxruntime
         except ImportError:
@@ -79,10 +79,12 @@ class InstantPainter:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         options.log_severity_level = 3
-        providers = ["CPUExecutionProvider"]
-        self._predict = onnxruntime.InferenceSession(str(model_file(PREDICT_FILE)), options, providers=providers)
+        self._predict = onnxruntime.InferenceSession(str(model_file(PREDICT_FILE)), options, providers=list(providers))
         transform = _free_height_and_width(model_file(TRANSFORM_FILE).read_bytes())
-        self._transform = onnxruntime.InferenceSession(transform, options, providers=providers)
+        self._transform = onnxruntime.InferenceSession(transform, options, providers=list(providers))
+        # What really runs: onnxruntime falls back to the CPU, silently at this log level,
+        # when a requested provider cannot load (say CUDA's, without onnxruntime-gpu).
+        self.providers = tuple(self._transform.get_providers())
         self._style_input = self._predict.get_inputs()[0].name
         self._content_input, self._vector_input = (i.name for i in self._transform.get_inputs())
 
