@@ -11,11 +11,9 @@ import pickle
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +22,7 @@ from conftest import PHOTO, ROOT
 from daemon.config import zero_config
 from daemon.service import WatchService
 from daemon_support import SETTLE, make_presets, outputs, wait_for
+from ray_support import Pace, Stopwatch, local_cluster
 from stylizer import Filter, images
 from stylizer.cluster import RaySettings
 from stylizer.masks import Mask
@@ -40,14 +39,7 @@ if importlib.util.find_spec("ray") is None:
 WORKERS = 2
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _ray_command() -> str:
-    return shutil.which("ray") or str(Path(sys.executable).parent / "ray")
+PACE = Pace()  # measured by the `painter` fixture; every wait below is sized from it
 
 
 @pytest.fixture(scope="module")
@@ -55,27 +47,18 @@ def cluster(tmp_path_factory):
     """A head node on 127.0.0.1 whose token only these tests know. It offers 6 CPUs (on 2
     real cores) so that the tests' pool (2 workers of 1 CPU) and a daemon process's pool (2
     workers of the default 2 CPUs) fit side by side; the paintings are tiny."""
-    folder = tmp_path_factory.mktemp("ray")
-    token = folder / "auth_token"
-    token.write_text(secrets.token_hex(32))
-    token.chmod(0o600)
-    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
-    address = f"127.0.0.1:{_free_port()}"
-    start = [_ray_command(), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", address.split(":")[1],
-             "--num-cpus", "6", "--num-gpus", "0", "--include-dashboard", "false", "--disable-usage-stats"]
-    subprocess.run(start, env={**os.environ, **auth}, check=True, capture_output=True)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in auth.items():
-            patch.setenv(name, value)
-        try:
-            yield address
-        finally:
-            subprocess.run([_ray_command(), "stop", "--force"], capture_output=True)
+    with local_cluster(tmp_path_factory.mktemp("ray"), cpus=6) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
 def painter(cluster):
-    pool = RayPainter(cluster, workers=WORKERS, cpus_per_worker=1, device="cpu", precision="fp32")  # as `stylizer`
+    """The tests' pool; how long it took to start, and to paint, sets `PACE`."""
+    with Stopwatch() as start:
+        pool = RayPainter(cluster, workers=WORKERS, cpus_per_worker=1, device="cpu", precision="fp32")  # as `stylizer`
+    with Stopwatch() as painting:
+        pool.paint(PHOTO, _filter(iterations=10))
+    PACE.start_s, PACE.iteration_s = start.seconds, painting.seconds / 10
     yield pool
     pool.close()
 
@@ -88,10 +71,12 @@ def _mean_difference(a, b) -> float:
     return float(np.abs(np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32)).mean())
 
 
-def _kill_painting_worker(painter: RayPainter, timeout: float = 60.0) -> int:
-    """kill -9 the worker process that is painting right now; its pid."""
+def _kill_painting_worker(painter: RayPainter, job: str | None = None) -> int:
+    """kill -9 the worker process that is painting right now (`job`, when given); its pid.
+    The wait covers a worker restarted after an earlier kill, loading the network again."""
     busy = wait_for(
-        lambda: [w for w in painter.worker_info() if w["painting"]], timeout=timeout, message="a worker to paint"
+        lambda: [w for w in painter.worker_info() if w["painting"] and job in (None, w["painting"])],
+        timeout=PACE.patience(starts=2), message="a worker to paint",
     )
     os.kill(busy[0]["pid"], signal.SIGKILL)
     return busy[0]["pid"]
@@ -132,7 +117,7 @@ def test_a_cancelled_painting_frees_its_worker(painter):
     with pytest.raises(Exception) as raised:
         painter.paint(PHOTO, _filter(iterations=400), on_progress=seen.append, cancel=lambda: len(seen) >= 2)
     assert type(raised.value).__name__ == "Cancelled"
-    wait_for(lambda: not any(w["painting"] for w in painter.worker_info()), timeout=30, message="the worker to stop")
+    wait_for(lambda: not any(w["painting"] for w in painter.worker_info()), timeout=PACE.patience(), message="the worker to stop")
 
 
 def _daemon(tmp_path, painter, iterations: int = 8, **settings):
@@ -149,8 +134,8 @@ def test_a_worker_killed_mid_job_leaves_exactly_one_output(tmp_path, painter):
         (tmp_path / "in" / "tiny").mkdir(parents=True, exist_ok=True)
         shutil.copy(PHOTO, tmp_path / "in" / "tiny" / "photo.jpg")
         killed = _kill_painting_worker(painter)
-        wait_for(lambda: outputs(tmp_path / "out"), timeout=120, message="the output")
-        assert service.wait_idle(60)
+        wait_for(lambda: outputs(tmp_path / "out"), timeout=PACE.patience(iterations=300), message="the output")
+        assert service.wait_idle(PACE.patience())
     finally:
         service.stop()
     assert outputs(tmp_path / "out") == ["tiny/photo.jpg"]
@@ -168,7 +153,7 @@ def test_a_job_that_kills_three_workers_goes_to_failed_with_the_reason(tmp_path,
             _kill_painting_worker(painter)
             time.sleep(1.0)  # let the painter see the death before looking for the next worker
         note = tmp_path / "in" / "failed" / "tiny" / "photo.jpg.error.txt"
-        wait_for(note.exists, timeout=120, message="the failed/ note")
+        wait_for(note.exists, timeout=PACE.patience(), message="the failed/ note")
     finally:
         service.stop()
     assert "stopped 3 workers" in note.read_text()
@@ -183,7 +168,7 @@ def test_bad_input_is_turned_away_before_it_reaches_a_worker(tmp_path, painter):
         (tmp_path / "in" / "tiny").mkdir(parents=True, exist_ok=True)
         (tmp_path / "in" / "tiny" / "notes.jpg").write_text("not a photo")
         note = tmp_path / "in" / "failed" / "tiny" / "notes.jpg.error.txt"
-        wait_for(note.exists, timeout=30, message="the failed/ note")
+        wait_for(note.exists, timeout=PACE.patience(starts=0), message="the failed/ note")
     finally:
         service.stop()
     assert "not an image" in note.read_text() or "cannot" in note.read_text()
@@ -203,7 +188,7 @@ def test_nobody_without_the_token_gets_in(cluster):
     env = {**os.environ, "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_NUM_REDIS_GET_RETRIES": "2"}
     env.pop("RAY_AUTH_TOKEN_PATH")
     env.pop("RAY_AUTH_MODE")  # left to the painter, which asks for tokens by default
-    run = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    run = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=PACE.patience(starts=2))
     assert run.returncode == 3, run.stdout + run.stderr
     assert "token" in run.stdout
 
@@ -225,17 +210,17 @@ def test_the_daemon_killed_with_jobs_in_flight_redoes_them_exactly_once(tmp_path
     try:
         status = tmp_path / "out" / ".stylizer-daemon" / "status.json"
         wait_for(lambda: status.exists() and status.read_text().count('"file"') == WORKERS,
-                 timeout=120, message="both workers painting")
+                 timeout=PACE.patience(starts=2), message="both workers painting")
         process.kill()
         process.wait()
         assert outputs(tmp_path / "out") == []
         process = start()
         expected = [f"tiny/photo-{n}.jpg" for n in range(3)]
-        wait_for(lambda: outputs(tmp_path / "out") == expected, timeout=240, message="all three outputs")
+        wait_for(lambda: outputs(tmp_path / "out") == expected, timeout=PACE.patience(iterations=400, starts=2), message="all three outputs")
         time.sleep(1.0)
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        process.wait(timeout=PACE.patience())
     assert outputs(tmp_path / "out") == expected, (tmp_path / "daemon.log").read_text()[-3000:]
     assert "Ray cluster" in (tmp_path / "daemon.log").read_text()
 
@@ -267,7 +252,7 @@ def test_the_app_paints_on_the_cluster_with_live_previews(cluster):
         "print('painter', app.painter.description)\n"
     )
     env = {**os.environ, "STYLIZER_RAY_ADDRESS": cluster, "STYLIZER_RAY_WORKERS": str(WORKERS), "STYLIZER_WARM": "0"}
-    run = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=PACE.patience(iterations=20, starts=2))
     assert run.returncode == 0, run.stderr[-3000:]
     lines = dict(line.split(" ", 1) for line in run.stdout.splitlines() if " " in line)
     assert lines["concurrency"] == str(WORKERS), "one painting at a time per worker"
