@@ -9,8 +9,10 @@ What crosses to a worker is pixels and numbers only: the photo, the filter with 
 paintings as pixels (a worker node has no presets folder), the quality. The worker returns
 the painted image; it never sees a path, so the process that asked is the only one that
 writes files. Ray's own fault tolerance restarts a worker that dies (`max_restarts`); the
-job it was painting is tried again here, on another worker where there is one, up to
-`MAX_ATTEMPTS` times, because only this side knows whether the job is still wanted.
+job it was painting is tried again here, on another worker where there is one, because only
+this side knows whether the job is still wanted. A job goes only to a worker that has just
+answered: a restarting worker is waited for, with back-off, not handed the job again, so
+`MAX_ATTEMPTS` counts paintings lost on live workers, never one restart seen three times.
 (`ray.util.ActorPool` would hand out idle actors too, but neither notices a dead one nor
 streams a job's progress, so the few lines of idle-worker bookkeeping are our own.)
 """
@@ -24,6 +26,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -42,6 +45,7 @@ log = logging.getLogger("stylizer.pool")
 MAX_ATTEMPTS = 3  # workers a job may take down before it counts as the job's own fault
 START_TIMEOUT_S = 120.0  # for the workers to load the network; longer means they do not fit
 POLL_S = 0.2  # how often a waiting painting looks at its cancel flag
+BACKOFF_S = (0.2, 5.0)  # first and longest wait between asking a restarting worker again
 CONTROL = "control"  # the actors' concurrency group for cancel and info, beside a painting
 
 
@@ -261,12 +265,16 @@ class RayPainter:
         avoid = None
         while len(failures) < MAX_ATTEMPTS:
             index = self._take(cancel, avoid)
+            pid = None
             try:
+                pid = self._wait_until_up(index, cancel)
                 image, stats = self._run(index, job, photo, shipped, quality, on_progress, cancel, preview_every, mask)
                 return Result(image=image, stats=stats, filter=for_quality(filter, quality))
             except self._ray.exceptions.RayActorError as exc:
-                failures.append(f"worker {index + 1}: {type(exc).__name__}")
-                log.warning("job %s: worker %d died (%s); trying again", job, index + 1, type(exc).__name__)
+                if isinstance(exc, self._ray.exceptions.ActorDiedError):
+                    self._wait_until_up(index, cancel)  # raises if it will never come back
+                failures.append(f"worker {index + 1}, process {pid}: {type(exc).__name__}")
+                log.warning("job %s: worker %d (process %s) died (%s); trying again", job, index + 1, pid, type(exc).__name__)
                 avoid = index
             finally:
                 self._idle.put(index)
@@ -285,6 +293,30 @@ class RayPainter:
                 self._idle.put(index)
                 continue
             return index
+
+    def _wait_until_up(self, index: int, cancel: CancelCheck | None) -> int:
+        """The worker's process id once it answers. While Ray restarts it, every call fails at
+        once ("the actor is restarting"), so it is asked again after a growing pause; a job
+        sent meanwhile would be lost without ever being painted, and counted against it."""
+        ray = self._ray
+        delay, longest = BACKOFF_S
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                info = ray.get(self._workers[index].info.options(concurrency_group=CONTROL).remote(), timeout=POLL_S * 5)
+                return info["pid"]
+            except ray.exceptions.ActorDiedError as exc:  # never to be restarted
+                raise StylizerError(f"Ray will not restart worker {index + 1} ({exc})") from None
+            except (ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError):
+                pass  # restarting, or loading the network again
+            if time.monotonic() > deadline:
+                raise StylizerError(f"Ray worker {index + 1} did not come back within {START_TIMEOUT_S:.0f} s")
+            pause_until = time.monotonic() + delay
+            while time.monotonic() < pause_until:
+                if cancel is not None and cancel():
+                    raise Cancelled()
+                time.sleep(min(POLL_S, max(0.0, pause_until - time.monotonic())))
+            delay = min(delay * 2, longest)
 
     def _run(self, index, job, photo, shipped, quality, on_progress, cancel, preview_every, mask) -> tuple:
         ray = self._ray

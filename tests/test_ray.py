@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -144,19 +145,61 @@ def test_a_worker_killed_mid_job_leaves_exactly_one_output(tmp_path, painter):
     assert len(workers) == WORKERS and killed not in [w["pid"] for w in workers], "Ray restarted the killed worker"
 
 
+def test_a_worker_killed_while_the_other_is_busy_is_waited_for_and_the_painting_done(painter):
+    """Both workers busy, one killed mid-painting: its job may go only to the worker Ray is
+    restarting. Sent there at once, it failed three times on one restart ("worker 2; worker
+    2; worker 2") and a good photo went to failed/; it must wait for the worker to be back."""
+    keep_busy, busy_done = threading.Event(), threading.Event()
+
+    def paint_the_other() -> None:
+        try:
+            painter.paint(PHOTO, _filter(iterations=100_000), cancel=keep_busy.is_set)
+        except Exception:  # Cancelled at the end, as asked
+            pass
+        finally:
+            busy_done.set()
+
+    flt = _filter(iterations=300)
+    job = job_id(images.load(PHOTO), portable(flt), "normal")
+    outcome: dict = {}
+
+    def paint_the_job() -> None:
+        try:
+            outcome["result"] = painter.paint(PHOTO, flt)
+        except Exception as exc:
+            outcome["error"] = exc
+
+    threading.Thread(target=paint_the_other, daemon=True).start()
+    try:
+        wait_for(lambda: any(w["painting"] for w in painter.worker_info()), timeout=PACE.patience(), message="one busy worker")
+        painting = threading.Thread(target=paint_the_job, daemon=True)
+        painting.start()
+        killed = _kill_painting_worker(painter, job=job)
+        painting.join(PACE.patience(iterations=300, starts=2))
+    finally:
+        keep_busy.set()
+        busy_done.wait(PACE.patience())
+    assert not painting.is_alive(), "the painting never ended"
+    assert "error" not in outcome, f"one kill failed the painting: {outcome.get('error')}"
+    assert outcome["result"].stats.iterations == 300
+    assert killed not in [w["pid"] for w in painter.worker_info()], "it was painted by the restarted worker"
+
+
 def test_a_job_that_kills_three_workers_goes_to_failed_with_the_reason(tmp_path, painter):
     service = _daemon(tmp_path, painter, iterations=300)
     try:
         (tmp_path / "in" / "tiny").mkdir(parents=True, exist_ok=True)
         shutil.copy(PHOTO, tmp_path / "in" / "tiny" / "photo.jpg")
+        killed = []
         for _ in range(3):
-            _kill_painting_worker(painter)
+            killed.append(_kill_painting_worker(painter))
             time.sleep(1.0)  # let the painter see the death before looking for the next worker
         note = tmp_path / "in" / "failed" / "tiny" / "photo.jpg.error.txt"
         wait_for(note.exists, timeout=PACE.patience(), message="the failed/ note")
     finally:
         service.stop()
     assert "stopped 3 workers" in note.read_text()
+    assert all(f"process {pid}" in note.read_text() for pid in killed), "three different deaths, each named"
     assert (tmp_path / "in" / "failed" / "tiny" / "photo.jpg").exists()
     assert outputs(tmp_path / "out") == []
 
