@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Protocol
 
 from . import images
-from .cluster import CPUS_PER_WORKER, RaySettings
+from .cluster import RaySettings, size_cpu_workers
 from .engine import Result, Stylizer
 from .errors import Cancelled, StylizerError
 from .filter import Filter, StyleImage
@@ -213,12 +213,15 @@ class RayPainter:
                 f"cannot join the Ray cluster at {address}: {exc}. Is it running? A cluster with token "
                 "authentication also needs its token on this machine (~/.ray/auth_token, or RAY_AUTH_TOKEN_PATH)"
             ) from None
-        resources = ray.cluster_resources()
-        gpus = int(resources.get("GPU", 0))
-        cpus = cpus_per_worker or (1 if gpus else CPUS_PER_WORKER)
         if workers is not None and workers < 1:
             raise StylizerError(f"workers: expected 1 or more (or none for one per GPU), got {workers}")
-        count = workers if workers is not None else (gpus or max(1, int(resources.get("CPU", 1) // cpus)))
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        if gpus:
+            cpus, count = cpus_per_worker or 1, workers or gpus
+        else:
+            node_cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+            count, cpus = size_cpu_workers(node_cpus, workers, cpus_per_worker)
         actor = ray.remote(
             num_cpus=cpus, num_gpus=1 if gpus else 0,
             max_restarts=-1, max_task_retries=0,  # restarted by Ray; the job is retried here
@@ -227,6 +230,7 @@ class RayPainter:
         self._workers = [actor.remote(device, precision, max_memory_gb) for _ in range(count)]
         self._check_started(count, cpus, gpus, resources)
         self.capacity = count
+        self.cpus_per_worker = cpus
         self.description = f"Ray cluster at {address}: {count} workers ({'1 GPU' if gpus else f'{cpus:g} CPUs'} each)"
         self._idle: queue.Queue[int] = queue.Queue()
         for index in range(count):
@@ -241,7 +245,7 @@ class RayPainter:
             raise StylizerError(
                 f"only {len(ready)} of {count} Ray workers started within {START_TIMEOUT_S:.0f} s; each needs "
                 f"{'1 GPU' if gpus else f'{cpus:g} CPUs'} and the cluster has {resources.get('CPU', 0):g} CPUs, "
-                f"{resources.get('GPU', 0):g} GPUs: ask for fewer workers"
+                f"{resources.get('GPU', 0):g} GPUs: ask for fewer workers (or fewer CPUs per worker)"
             )
         ray.get(ready)  # a worker that cannot even start (the core missing on a node) says so here
 
