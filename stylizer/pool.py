@@ -15,6 +15,17 @@ answered: a restarting worker is waited for, with back-off, not handed the job a
 `MAX_ATTEMPTS` counts paintings lost on live workers, never one restart seen three times.
 (`ray.util.ActorPool` would hand out idle actors too, but neither notices a dead one nor
 streams a job's progress, so the few lines of idle-worker bookkeeping are our own.)
+
+When the Ray node under this process dies, Ray 2.60 does one of two things to it. If the
+process is moving a painting through the node's object store, Ray's core ends it on the
+spot (`_Exit(1)`: no Python code runs, so no log line of ours is possible from inside). If
+not, the process lives on while its workers are dead for good (their owner's node is gone):
+every job would fail at once and good photos would go to failed/. So the pool watches its
+workers and, on such a loss, logs one line and ends the process with `CLUSTER_LOST_EXIT`
+(Ray's own status 1); for the first case a small sentinel process, which outlives this one,
+writes the line when this process ends without closing the pool and the node's object
+store no longer answers. A service manager then restarts the process, which joins the
+cluster again at start; the daemon's journal redoes the jobs it had, none goes to failed/.
 """
 
 from __future__ import annotations
@@ -25,9 +36,11 @@ import hashlib
 import logging
 import os
 import queue
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -46,6 +59,25 @@ MAX_ATTEMPTS = 3  # workers a job may take down before it counts as the job's ow
 START_TIMEOUT_S = 120.0  # for the workers to load the network; longer means they do not fit
 POLL_S = 0.2  # how often a waiting painting looks at its cancel flag
 BACKOFF_S = (0.2, 5.0)  # first and longest wait between asking a restarting worker again
+WATCH_S = 2.0  # how often the pool checks that Ray still has its workers
+CLUSTER_LOST_EXIT = 1  # the process ends when it has lost the Ray cluster; Ray's own status for it
+
+# Run beside a pool's process: reads its stdin until that process writes to it (closed in
+# order, or the loss already logged) or ends; ended without a word while the node's object
+# store refuses connections, the node died under it, and it says so on the shared stderr.
+SENTINEL = """
+import logging, signal, socket, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+message, store = sys.argv[1], sys.argv[2]
+if sys.stdin.read():
+    sys.exit(0)
+try:
+    with socket.socket(socket.AF_UNIX) as probe:
+        probe.connect(store)
+except OSError:
+    logging.basicConfig(format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
+    logging.error(message)
+"""
 CONTROL = "control"  # the actors' concurrency group for cancel and info, beside a painting
 
 
@@ -72,6 +104,11 @@ class Painter(Protocol):
 class WorkerFailed(StylizerError):
     """A painting took down `MAX_ATTEMPTS` workers in turn: something in the job itself kills
     them (a photo that exhausts a worker's memory, say), so it is not tried forever."""
+
+
+class ClusterLost(StylizerError):
+    """Ray will not restart a worker: this process's node, or the cluster's head, is gone.
+    Not the photo's fault; the painting can only be done again after a restart."""
 
 
 class LocalPainter:
@@ -182,6 +219,10 @@ class RayPainter:
 
     Token authentication stays on: when `RAY_AUTH_MODE` is not set, this process asks for
     "token", so connecting without the cluster's token fails instead of going in unchecked.
+
+    `on_lost` is called once, with the reason, when the cluster is lost (see the module's
+    docstring); by default the loss is logged and the process ends with `CLUSTER_LOST_EXIT`,
+    because a Ray driver cannot join again in the same process, and Ray may end it anyway.
     """
 
     def __init__(
@@ -192,6 +233,7 @@ class RayPainter:
         device: str = "auto",
         precision: str = "auto",
         max_memory_gb: float | None = None,
+        on_lost: Callable[[str], None] | None = None,
     ) -> None:
         # Before Ray is imported: it reads the mode once, at import.
         os.environ.setdefault("RAY_AUTH_MODE", "token")
@@ -202,6 +244,11 @@ class RayPainter:
                 "painting on a Ray cluster needs Ray: pip install -r requirements-ray.txt"
             ) from None
         self._ray = ray
+        self.address = address
+        self._on_lost = on_lost
+        self._sentinel: subprocess.Popen | None = None
+        self._lost = threading.Event()
+        self._closing = threading.Event()
         try:
             # The core travels with the job, so every worker runs exactly this code.
             ray.init(
@@ -235,6 +282,33 @@ class RayPainter:
         self._idle: queue.Queue[int] = queue.Queue()
         for index in range(count):
             self._idle.put(index)
+        self._watcher = threading.Thread(target=self._watch, name="ray-watch", daemon=True)
+        self._watcher.start()
+        self._sentinel = self._start_sentinel()
+
+    def _start_sentinel(self) -> subprocess.Popen | None:
+        """The process that reports this one's end when Ray ends it without a word (see the
+        module's docstring); none when no Ray node runs on this machine (a ray:// client)."""
+        node = getattr(self._ray._private.worker.global_worker, "node", None)
+        store = getattr(node, "plasma_store_socket_name", None)
+        if not store:
+            return None
+        message = (f"lost the Ray cluster at {self.address}: the Ray node under process {os.getpid()} died and "
+                   f"Ray ended that process at once (status {CLUSTER_LOST_EXIT}), to be restarted")
+        return subprocess.Popen([sys.executable, "-c", SENTINEL, message, store], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL)
+
+    def _quiet_sentinel(self) -> None:
+        """Tells the sentinel this process ends knowingly, so it says nothing."""
+        sentinel, self._sentinel = self._sentinel, None
+        if sentinel is None:
+            return
+        try:
+            sentinel.stdin.write(b"done")
+            sentinel.stdin.close()
+            sentinel.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            sentinel.kill()
 
     def _check_started(self, count: int, cpus: float, gpus: int, resources: dict) -> None:
         ray = self._ray
@@ -276,7 +350,7 @@ class RayPainter:
                 return Result(image=image, stats=stats, filter=for_quality(filter, quality))
             except self._ray.exceptions.RayActorError as exc:
                 if isinstance(exc, self._ray.exceptions.ActorDiedError):
-                    self._wait_until_up(index, cancel)  # raises if it will never come back
+                    self._wait_until_up(index, cancel)  # ClusterLost if it will never come back
                 failures.append(f"worker {index + 1}, process {pid}: {type(exc).__name__}")
                 log.warning("job %s: worker %d (process %s) died (%s); trying again", job, index + 1, pid, type(exc).__name__)
                 avoid = index
@@ -309,8 +383,8 @@ class RayPainter:
             try:
                 info = ray.get(self._workers[index].info.options(concurrency_group=CONTROL).remote(), timeout=POLL_S * 5)
                 return info["pid"]
-            except ray.exceptions.ActorDiedError as exc:  # never to be restarted
-                raise StylizerError(f"Ray will not restart worker {index + 1} ({exc})") from None
+            except ray.exceptions.ActorDiedError as exc:  # never to be restarted: the cluster is gone
+                raise self._lose(_gone(index, exc)) from None
             except (ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError):
                 pass  # restarting, or loading the network again
             if time.monotonic() > deadline:
@@ -351,12 +425,58 @@ class RayPainter:
             if not finished:
                 worker.cancel.options(concurrency_group=CONTROL).remote(job)  # cancelled, or the caller failed: free the worker
 
+    def _watch(self) -> None:
+        """Asks every worker, every `WATCH_S`, whether Ray still has it, so that a lost
+        cluster is noticed while no painting runs too (a restarting worker is fine)."""
+        ray = self._ray
+        while not self._closing.wait(WATCH_S):
+            for index, worker in enumerate(list(self._workers)):
+                try:
+                    ray.get(worker.info.options(concurrency_group=CONTROL).remote(), timeout=WATCH_S * 5)
+                except ray.exceptions.ActorDiedError as exc:
+                    if not self._closing.is_set():
+                        self._lose(_gone(index, exc))
+                    return
+                except Exception:  # restarting, busy, slow: asked again next time
+                    continue
+
+    def _lose(self, reason: str) -> ClusterLost:
+        """Reports the loss once (`on_lost`) and returns the error for a painting to raise."""
+        error = ClusterLost(f"lost the Ray cluster at {self.address}: {reason}")
+        if not self._lost.is_set():
+            self._lost.set()
+            if self._on_lost is not None:
+                self._on_lost(str(error))
+            else:
+                self._quiet_sentinel()
+                _exit_on_lost(str(error))
+        return error
+
     def close(self) -> None:
         """Stop the workers and leave the cluster (which goes on running for others)."""
+        self._closing.set()
+        self._quiet_sentinel()
         for worker in self._workers:
             self._ray.kill(worker)
         self._workers = []
         self._ray.shutdown()
+
+
+def _gone(index: int, exc: BaseException) -> str:
+    """Why a worker Ray will not restart means the cluster is lost, in one line."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"Ray will not restart worker {index + 1}, so this process's node or the cluster's head is gone ({first})"
+
+
+def _exit_on_lost(message: str) -> None:
+    """The default for a lost cluster: say so, then end the process with a status a service
+    manager restarts on. `os._exit`, because Ray's own threads would keep a normal exit
+    waiting; the daemon's journal is made for a process that ends at any instant."""
+    log.error("%s; exiting (status %d) to be restarted", message, CLUSTER_LOST_EXIT)
+    for handler in logging.getLogger().handlers + log.handlers:
+        handler.flush()
+    sys.stderr.flush()
+    os._exit(CLUSTER_LOST_EXIT)
 
 
 def make_painter(
@@ -373,4 +493,4 @@ def make_painter(
     return LocalPainter(stylizer or Stylizer(device, precision, max_memory_gb))
 
 
-__all__ = ["LocalPainter", "Painter", "RayPainter", "RaySettings", "WorkerFailed", "job_id", "make_painter", "portable"]
+__all__ = ["CLUSTER_LOST_EXIT", "ClusterLost", "LocalPainter", "Painter", "RayPainter", "RaySettings", "WorkerFailed", "job_id", "make_painter", "portable"]
