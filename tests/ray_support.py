@@ -28,13 +28,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# One token for every cluster of a test session: Ray reads it once per process, so a second
+# cluster with another token could not be joined from the same pytest process.
+TOKEN = secrets.token_hex(32)
+
+
 @contextmanager
 def local_cluster(folder: Path, cpus: int) -> Iterator[str]:
     """A head node on 127.0.0.1 offering `cpus` CPUs and no GPU, with a token only these
     tests know (set in this process's environment while it runs); its address."""
     folder.mkdir(parents=True, exist_ok=True)
     token = folder / "auth_token"
-    token.write_text(secrets.token_hex(32))
+    token.write_text(TOKEN)
     token.chmod(0o600)
     auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
     address = f"127.0.0.1:{free_port()}"

@@ -54,14 +54,18 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def painter(cluster):
-    """The tests' pool; how long it took to start, and to paint, sets `PACE`."""
+    """The tests' pool; how long it took to start, and to paint, sets `PACE`. A lost cluster
+    is recorded, not answered by ending the process, which here is pytest's."""
+    lost: list[str] = []
     with Stopwatch() as start:
-        pool = RayPainter(cluster, workers=WORKERS, cpus_per_worker=1, device="cpu", precision="fp32")  # as `stylizer`
+        pool = RayPainter(cluster, workers=WORKERS, cpus_per_worker=1, device="cpu", precision="fp32",  # as `stylizer`
+                          on_lost=lost.append)
     with Stopwatch() as painting:
         pool.paint(PHOTO, _filter(iterations=10))
     PACE.start_s, PACE.iteration_s = start.seconds, painting.seconds / 10
     yield pool
     pool.close()
+    assert lost == [], "the cluster was never lost"
 
 
 def _filter(iterations: int = 8, size: int = 64) -> Filter:

@@ -47,7 +47,7 @@ def test_two_workers_start_on_a_two_core_node_without_saying_how_many_cores_each
 
     with local_cluster(tmp_path, cpus=2) as address:
         with Stopwatch() as start:
-            pool = RayPainter(address, workers=2, device="cpu", precision="fp32")
+            pool = RayPainter(address, workers=2, device="cpu", precision="fp32", on_lost=print)
         try:
             PACE.start_s = start.seconds
             assert pool.capacity == 2
