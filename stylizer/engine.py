@@ -14,6 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -28,7 +29,7 @@ from .transfer import (
     LBFGS_HISTORY,
     CancelCheck,
     LoopState,
-    Objective,
+    Picture,
     Progress,
     ProgressCallback,
     content_weight,
@@ -37,11 +38,12 @@ from .transfer import (
     plan_scales,
     scale_numbers,
 )
-from .errors import Cancelled, FilterError
-from .masks import Mask, Region, layer_masks, soft_mask, soft_mask_image
+from .errors import Cancelled, FilterError, StylizerError
+from .masks import Mask, soft_mask, soft_mask_image
+from .masks import layer_masks as feature_masks
 from .masks import blend as blend_region
+from .objective import Objective, StyleTerm, Terms, layer_masks
 from .tiling import (
-    TiledObjective,
     auto_tile,
     lbfgs_history,
     plan_tiles,
@@ -139,6 +141,32 @@ class Result:
         return out
 
 
+@dataclass
+class _Job:
+    """One painting on its way through `Stylizer._run`: what it was asked, and what it has
+    become so far (its picture in the batch, this scale's targets, its result or error)."""
+
+    photo: images.Image.Image
+    styles: list
+    filter: Filter  # the filter in force: strength: auto replaces its ratio when it measures
+    requested: Filter
+    on_progress: ProgressCallback | None = None
+    cancel: CancelCheck | None = None
+    mask: Mask | None = None
+    outside: list = field(default_factory=list)
+    picture: Picture | None = None
+    level: float | None = None
+    photo_t: torch.Tensor | None = None
+    target_photo: torch.Tensor | None = None
+    keep_photo: torch.Tensor | None = None
+    content_target: torch.Tensor | None = None
+    style_targets: dict | None = None
+    terms: Terms | None = None
+    render: object = None
+    result: Result | None = None
+    error: Exception | None = None
+
+
 class Stylizer:
     """Neural style transfer on one device. Thread-safe; runs one job at a time."""
 
@@ -173,6 +201,71 @@ class Stylizer:
     ) -> Result:
         """Paint `content` with `filter` (only where `mask` is white, when given); raises
         `Cancelled` if `cancel` becomes true."""
+        job = self._job(content, filter, on_progress, cancel, mask)
+        with self._lock:
+            self._run_waiting([job], preview_every)
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def paint_many(
+        self,
+        contents: Sequence[images.ImageSource],
+        filters: Filter | Sequence[Filter],
+        quality: str | None = "normal",
+        on_progress: Callable[[int, Progress], None] | None = None,
+        cancel: CancelCheck | threading.Event | Sequence[CancelCheck | threading.Event | None] | None = None,
+        masks: Sequence[Mask | None] | None = None,
+        preview_every: int = 0,
+        batch_size: int = 8,
+    ) -> list[Result | Exception]:
+        """Paint several photos, up to `batch_size` of them through one network pass per
+        iteration: one result per photo, in order, or the exception that stopped that photo
+        alone (an unreadable photo, a cancel, a diverged run); the others are painted.
+
+        Photos are batched only with photos that follow the same schedule at the same sizes
+        (the same long side, aspect ratio, filter schedule and network): the others are
+        painted in batches of their own. Pictures of other sizes are not padded into one
+        batch, because padding would change their Gram matrices (and masking the padding
+        out would change what the network sees at the edges), so a picture's result would
+        depend on its neighbours. `on_progress` gets (photo index, progress); `cancel` is
+        one check for all or one per photo. `quality` None: the filters' own schedules, as
+        they are (a caller that has already applied a quality and flags over it).
+        """
+        count = len(contents)
+        filters = [filters] * count if isinstance(filters, Filter) else list(filters)
+        cancels = list(cancel) if isinstance(cancel, Sequence) else [cancel] * count
+        masks = list(masks) if masks is not None else [None] * count
+        if not len(filters) == len(cancels) == len(masks) == count:
+            raise FilterError("paint_many: give one filter, cancel check and mask per photo (or one for all)")
+        results: list[Result | Exception | None] = [None] * count
+        jobs: dict[int, _Job] = {}
+        for index in range(count):
+            report = (lambda progress, index=index: on_progress(index, progress)) if on_progress else None
+            try:
+                if quality == "instant":
+                    results[index] = self.paint(contents[index], filters[index], "instant", report, cancels[index],
+                                                mask=masks[index])
+                else:
+                    run = filters[index] if quality is None else for_quality(filters[index], quality)
+                    jobs[index] = self._job(contents[index], run, report, cancels[index], masks[index])
+            except StylizerError as exc:
+                results[index] = exc
+        groups: dict[tuple, list[int]] = {}
+        for index, job in jobs.items():
+            groups.setdefault(self._batch_key(job), []).append(index)
+        for indices in groups.values():
+            for start in range(0, len(indices), max(1, batch_size)):
+                batch = [jobs[i] for i in indices[start : start + batch_size]]
+                with self._lock:
+                    self._run_waiting(batch, preview_every)
+        for index, job in jobs.items():
+            results[index] = job.error if job.error is not None else dataclasses.replace(job.result, quality=quality)
+        return results
+
+    def _job(self, content, filter: Filter, on_progress, cancel, mask) -> "_Job":
+        """A painting ready to run: photo and paintings decoded (errors raised here, before
+        it waits for the device)."""
         if isinstance(cancel, threading.Event):
             cancel = cancel.is_set
         if mask is not None and filter.losses == "paper":
@@ -180,11 +273,27 @@ class Stylizer:
         photo = images.load(content)
         styles = [(spec, self._load_style(spec)) for spec in filter.styles]
         outside = [(spec, self._load_style(spec)) for spec in mask.outside.styles] if mask and mask.outside else []
-        with self._lock:
-            if cancel is not None and cancel():
-                raise Cancelled()  # cancelled while waiting for the lock: no work at all
-            check = self._between_iterations(cancel)
-            return self._run(photo, styles, filter, on_progress, check, preview_every, mask, outside)
+        return _Job(photo=photo, styles=styles, filter=filter, requested=filter, on_progress=on_progress,
+                    cancel=cancel, mask=mask, outside=outside)
+
+    def _run_waiting(self, jobs: list["_Job"], preview_every: int) -> None:
+        """Run jobs that held the lock's queue: one cancelled while it waited does no work."""
+        for job in jobs:
+            if job.cancel is not None and job.cancel():
+                job.error = Cancelled()  # cancelled while waiting for the lock: no work at all
+            job.cancel = self._between_iterations(job.cancel)
+        waiting = [job for job in jobs if job.error is None]
+        if waiting:
+            self._run(waiting, preview_every)
+
+    def _batch_key(self, job: "_Job") -> tuple:
+        """Jobs with equal keys can share a batch: same sizes, schedule and network."""
+        filter = job.filter
+        plan = self._plan(job)
+        plan = auto_plan(plan) if filter.auto_strength else (plan, None)
+        layers = tuple(dict.fromkeys((*filter.style_layers, filter.content_layer)))
+        return (repr(plan), layers, filter.pooling, self._dtype_for(filter), filter.optimizer, filter.learning_rate,
+                filter.tile, filter.init == "instant")
 
     def _between_iterations(self, cancel: CancelCheck | None) -> CancelCheck:
         """The per-iteration check: cancelled? And let instant previews have the CPU first.
@@ -343,79 +452,120 @@ class Stylizer:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _run(self, photo, styles, filter: Filter, on_progress, cancel, preview_every, mask=None, outside=()) -> Result:
-        torch.manual_seed(filter.seed)
-        network = self.network(filter)
-        plan = plan_scales(*photo.size, filter.size, filter.scales, filter.iterations)
-        plan, measure_at = auto_plan(plan) if filter.auto_strength else (plan, None)
-        state = LoopState(total_iterations=sum(s.iterations for s in plan))
+    def _run(self, jobs: list["_Job"], preview_every: int) -> None:
+        """Paint a batch of jobs that share a schedule and a network (`_batch_key`); each
+        job ends with its `result` or its `error`. A batch of one is an ordinary painting."""
+        first = jobs[0].filter
+        torch.manual_seed(first.seed)
+        network = self.network(first)
+        plan = self._plan(jobs[0])
+        plan, measure_at = auto_plan(plan) if first.auto_strength else (plan, None)
         numbers = scale_numbers(plan)  # auto's split scale is one scale to the user
-        layer_weights = dict(zip(filter.style_layers, filter.layer_weights))
-        luminance_only = filter.preserve_color == "luminance"
-        pixels = None
-        requested = filter
-        level = None
+        for job in jobs:
+            job.picture = Picture(
+                pixels=None, state=LoopState(total_iterations=sum(s.iterations for s in plan)),
+                on_progress=job.on_progress, cancel=job.cancel,
+            )
+        tiles = None
         for index, scale in enumerate(plan):
+            live = [job for job in jobs if job.picture.error is None]
+            if not live:
+                break
             if index == measure_at:
                 # strength: auto (strength.py): the coarse scales ran at the filter's
                 # strength; the rest runs at the strength this picture's level calls for.
-                level = self._stylization_level(network, filter, styles, pixels, photo, mask)
-                filter = filter.replace(ratio=ratio_from_strength(auto_strength(level, max(pixels.shape[-2:]))))
+                for job in live:
+                    job.level = self._stylization_level(network, job.filter, job.styles, job.picture.pixels,
+                                                        job.photo, job.mask)
+                    chosen = auto_strength(job.level, max(job.picture.pixels.shape[-2:]))
+                    job.filter = job.filter.replace(ratio=ratio_from_strength(chosen))
             size = (scale.height, scale.width)
-            photo_t = images.to_tensor(photo.resize((scale.width, scale.height), images.Image.Resampling.LANCZOS), self.device)
-            target_photo = color.gray_rgb(color.luminance(photo_t)) if luminance_only else photo_t
-            tiles = self._tiles(filter, scale.width, scale.height)
-            if tiles and mask is not None:
-                raise FilterError("a mask does not work with tiled print sizes yet; paint smaller, or without the mask")
+            tiles = self._tiles(first, scale.width, scale.height)
             with torch.no_grad():
-                if tiles:
-                    photo_features = None
-                    content_target = tiled_features(network, target_photo, filter.content_layer, tiles)
+                terms = [self._prepare_scale(job, network, scale, tiles) for job in live]
+            for job in live:
+                if job.picture.pixels is None:
+                    job.picture.pixels = self._initial_pixels(job.filter, job.target_photo, job.styles, size, job.mask)
                 else:
-                    photo_features = network(target_photo)
-                    content_target = photo_features[filter.content_layer]
-                style_targets = self._blended_targets(network, filter, styles, max(size), photo_t)
-                region = soft_mask(mask, (scale.width, scale.height), self.device) if mask else None
-                regions = self._regions(network, filter, mask, outside, region, photo_features, style_targets, photo_t)
-            if pixels is None:
-                pixels = self._initial_pixels(filter, target_photo, styles, size, mask)
-            else:
-                pixels = images.resize_tensor(pixels, size)
-            keep_photo = region if mask is not None and mask.outside is None else None
+                    job.picture.pixels = images.resize_tensor(job.picture.pixels, size)
+                job.picture.render_preview = job.render
+            objective = Objective(network, terms, tiles, self._on_tile(live, scale, numbers[index], numbers[-1]) if tiles else None)
+            history = lbfgs_history(scale.width * scale.height * len(live), self.memory_budget, LBFGS_HISTORY) if tiles else LBFGS_HISTORY
+            optimize_scale([job.picture for job in live], objective, index, plan, first.optimizer,
+                           first.learning_rate, preview_every, history)
+        for job in jobs:
+            if job.picture.error is not None:
+                job.error = job.picture.error
+                continue
+            job.result = self._result(job, network, tiles, plan)
 
-            def render(p: torch.Tensor, photo_t=photo_t, keep_photo=keep_photo) -> images.Image.Image:
-                return images.to_image(self._finish(p, photo_t, luminance_only, keep_photo))
+    def _plan(self, job: "_Job") -> list:
+        return plan_scales(*job.photo.size, job.filter.size, job.filter.scales, job.filter.iterations)
 
-            objective = self._tiled_objective(
-                network, filter, content_target, style_targets, layer_weights, tiles, on_progress, cancel, state, scale,
-                numbers[index], numbers[-1],
-            ) if tiles else Objective(
-                network=network,
-                content_layer=filter.content_layer,
-                content_target=content_target,
-                style_targets=style_targets,
-                layer_weights=layer_weights,
-                content_weight=content_weight(filter.ratio, filter.losses),
-                tv_weight=filter.tv_weight,
-                paper_losses=filter.losses == "paper",
-                regions=regions,
-            )
-            history = lbfgs_history(scale.width * scale.height, self.memory_budget, LBFGS_HISTORY) if tiles else LBFGS_HISTORY
-            pixels = optimize_scale(
-                pixels, objective, index, plan, state, filter.optimizer, filter.learning_rate,
-                on_progress, cancel, preview_every, render, history,
-            )
+    def _prepare_scale(self, job: "_Job", network, scale, tiles) -> Terms:
+        """The photo, targets and loss terms of one job at one scale (no gradients)."""
+        filter = job.filter
+        size = (scale.height, scale.width)
+        job.photo_t = images.to_tensor(job.photo.resize((scale.width, scale.height), images.Image.Resampling.LANCZOS), self.device)
+        luminance_only = filter.preserve_color == "luminance"
+        job.target_photo = color.gray_rgb(color.luminance(job.photo_t)) if luminance_only else job.photo_t
+        if tiles:
+            content_target = tiled_features(network, job.target_photo, filter.content_layer, tiles)
+        else:
+            content_target = network(job.target_photo)[filter.content_layer]
+        style_targets = self._blended_targets(network, filter, job.styles, max(size), job.photo_t)
+        region = soft_mask(job.mask, (scale.width, scale.height), self.device) if job.mask else None
+        styles = self._style_terms(network, filter, job, region, style_targets)
+        job.keep_photo = region if job.mask is not None and job.mask.outside is None else None
+        job.content_target = content_target
+        job.style_targets = style_targets
+
+        def render(p: torch.Tensor, photo_t=job.photo_t, keep_photo=job.keep_photo) -> images.Image.Image:
+            return images.to_image(self._finish(p, photo_t, luminance_only, keep_photo))
+
+        job.render = render
+        job.terms = Terms(
+            content_layer=filter.content_layer,
+            content_target=content_target,
+            styles=styles,
+            layer_weights=dict(zip(filter.style_layers, filter.layer_weights)),
+            content_weight=content_weight(filter.ratio, filter.losses),
+            tv_weight=filter.tv_weight,
+            paper=filter.losses == "paper",
+        )
+        return job.terms
+
+    def _style_terms(self, network, filter: Filter, job: "_Job", region, style_targets) -> tuple[StyleTerm, ...]:
+        """The whole picture's style term; or, with a mask, the guided terms of its regions
+        (masks.py): the filter's paintings where the mask is white, and `mask.outside`'s
+        where it is black, if it has one."""
+        if job.mask is None:
+            return (StyleTerm(style_targets),)
+        terms = [StyleTerm(style_targets, layer_masks(region, filter.style_layers))]
+        if job.mask.outside is not None:
+            # The second painting's own schedule, strength and layers do not apply: only its
+            # paintings (with their weights and scales), under this filter's layers.
+            rest = job.mask.outside.replace(style_layers=filter.style_layers, layer_weights=filter.layer_weights,
+                                            preserve_color=filter.preserve_color)
+            targets = self._blended_targets(network, rest, job.outside, max(region.shape[-2:]), job.photo_t)
+            terms.append(StyleTerm(targets, layer_masks(1 - region, filter.style_layers)))
+        return tuple(terms)
+
+    def _result(self, job: "_Job", network, tiles, plan) -> Result:
+        """The finished picture with its losses and the independent distances."""
+        filter, pixels = job.filter, job.picture.pixels
         with torch.no_grad():
+            measure = Objective(network, [job.terms], tiles)
+            final_parts = {k: float(v) for k, v in measure.parts(pixels)[0].items()}
             if tiles:
-                final_parts = {k: float(v) for k, v in objective.parts(pixels).items()}
-                metrics_style = gram_distance(tiled_grams(network, pixels, style_targets, tiles), style_targets)
+                metrics_style = gram_distance(tiled_grams(network, pixels, job.style_targets, tiles), job.style_targets)
                 features = {filter.content_layer: tiled_features(network, pixels, filter.content_layer, tiles)}
             else:
                 features = network(pixels)
-                final_parts = {k: float(v) for k, v in objective.parts(features, pixels).items()}
-                metrics_style = style_distance(features, style_targets)
-            metrics_content = content_distance(features[filter.content_layer], content_target)
-        image = images.to_image(self._finish(pixels, photo_t, luminance_only, keep_photo))
+                metrics_style = style_distance(features, job.style_targets)
+            metrics_content = content_distance(features[filter.content_layer], job.content_target)
+        image = images.to_image(self._finish(pixels, job.photo_t, filter.preserve_color == "luminance", job.keep_photo))
+        state = job.picture.state
         stats = Stats(
             seconds=time.perf_counter() - state.started,
             iterations=state.iteration,
@@ -428,9 +578,27 @@ class Stylizer:
             scales=[(s.width, s.height, s.iterations) for s in merged_scales(plan)],
             recoveries=state.recoveries,
             strength=filter.strength,
-            auto_level=level,
+            auto_level=job.level,
         )
-        return Result(image=image, stats=stats, filter=requested)
+        return Result(image=image, stats=stats, filter=job.requested)
+
+    def _on_tile(self, jobs: list["_Job"], scale, number: int, scales: int):
+        """Between tiles: progress for each picture, and a stop once all of them are cancelled."""
+
+        def on_tile(done: int, total: int) -> None:
+            pictures = [job.picture for job in jobs if job.picture.error is None]
+            if pictures and all(p.cancel is not None and p.cancel() for p in pictures):
+                raise Cancelled("stylization cancelled")
+            for picture in pictures:
+                if picture.on_progress is not None:
+                    state = picture.state
+                    picture.on_progress(Progress(
+                        scale=number, scales=scales, size=(scale.width, scale.height),
+                        iteration=max(1, state.iteration), iterations=state.total_iterations,
+                        losses=dict(state.losses), elapsed=time.perf_counter() - state.started, tiles=(done, total),
+                    ))
+
+        return on_tile
 
     @staticmethod
     def _finish(pixels: torch.Tensor, photo_t: torch.Tensor, luminance_only: bool, keep_photo=None) -> torch.Tensor:
@@ -450,43 +618,6 @@ class Stylizer:
         if not tile or tile >= max(width, height):
             return None
         return plan_tiles(height, width, tile)
-
-    def _tiled_objective(self, network, filter, content_target, style_targets, layer_weights, tiles,
-                         on_progress, cancel, state, scale, number, scales) -> TiledObjective:
-        """The objective tile by tile; between tiles it reports progress and answers cancel."""
-
-        def on_tile(done: int, total: int) -> None:
-            if cancel is not None and cancel():
-                raise Cancelled("stylization cancelled")
-            if on_progress is not None:
-                on_progress(Progress(
-                    scale=number, scales=scales, size=(scale.width, scale.height),
-                    iteration=max(1, state.iteration), iterations=state.total_iterations,
-                    losses=dict(state.losses), elapsed=time.perf_counter() - state.started, tiles=(done, total),
-                ))
-
-        return TiledObjective(
-            network=network, content_layer=filter.content_layer, content_target=content_target,
-            style_targets=style_targets, layer_weights=layer_weights,
-            content_weight=content_weight(filter.ratio, filter.losses), tv_weight=filter.tv_weight,
-            tiles=tiles, on_tile=on_tile,
-        )
-
-    def _regions(self, network, filter: Filter, mask, outside, region, photo_features, style_targets, photo_t):
-        """The guided style terms of a masked run (masks.py): the filter's paintings where the
-        mask is white, and `mask.outside`'s where it is black, if it has one."""
-        if mask is None:
-            return ()
-        style_features = {name: photo_features[name] for name in filter.style_layers}
-        regions = [Region(layer_masks(region, style_features), style_targets)]
-        if mask.outside is not None:
-            # The second painting's own schedule, strength and layers do not apply: only its
-            # paintings (with their weights and scales), under this filter's layers.
-            rest = mask.outside.replace(style_layers=filter.style_layers, layer_weights=filter.layer_weights,
-                                        preserve_color=filter.preserve_color)
-            targets = self._blended_targets(network, rest, outside, max(region.shape[-2:]), photo_t)
-            regions.append(Region(layer_masks(1 - region, style_features), targets))
-        return tuple(regions)
 
     def _initial_pixels(self, filter: Filter, photo_t, styles, size, mask=None) -> torch.Tensor:
         if filter.init == "content":
@@ -558,7 +689,7 @@ class Stylizer:
                 (spec.weight, network(self._style_tensor(filter, image, _style_side(image, spec, long_side), photo_t)))
                 for spec, (_, image) in styles
             ]
-            where = layer_masks(soft_mask(mask, (width, height), self.device), features) if mask else None
+            where = feature_masks(soft_mask(mask, (width, height), self.device), features) if mask else None
         return stylization_level(features, paintings, filter.style_layers, where)
 
     def _load_style(self, spec: StyleImage) -> tuple[str, images.Image.Image]:

@@ -16,8 +16,9 @@ positions, N_l channels, w_l the layer weights, P the photo's content features):
 Ours is the paper's objective with layer weights w_l * 4 N_l^2 / (sum w * ||A_l||^2) and
 alpha/beta = 2e5 * r / ||P||^2: both depend on the images, which is why one r means the same
 balance for every photo, painting and size here, and the paper's alpha/beta does not.
-`Filter(losses="paper")` uses the paper's sums as they are (paper_content_loss,
-paper_style_loss), with alpha = r and beta = 1.
+`Filter(losses="paper")` uses the paper's sums as they are, with alpha = r and beta = 1.
+Both kinds of term are written once, in objective.py; this module has their parts and the
+quality metrics.
 """
 
 from __future__ import annotations
@@ -79,45 +80,6 @@ def relative_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """||value - target||^2 / ||target||^2, computed in fp32."""
     target = target.float()
     return (value.float() - target).square().sum() / (target.square().sum() + _EPS)
-
-
-def style_loss(
-    features: dict[str, torch.Tensor],
-    targets: dict[str, torch.Tensor],
-    layer_weights: dict[str, float],
-) -> torch.Tensor:
-    """Weighted mean over layers of relative Gram errors (weights normalized to sum 1)."""
-    total = sum(layer_weights.values())
-    loss = features[next(iter(layer_weights))].new_zeros((), dtype=torch.float32)
-    for name, weight in layer_weights.items():
-        if weight:
-            loss = loss + (weight / total) * relative_error(gram(features[name]), targets[name])
-    return loss
-
-
-def paper_content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Gatys et al. eq. 1: half the sum of squared feature differences (grows with the size)."""
-    return 0.5 * (features.float() - target.float()).square().sum()
-
-
-def paper_style_loss(
-    features: dict[str, torch.Tensor],
-    targets: dict[str, torch.Tensor],
-    layer_weights: dict[str, float],
-) -> torch.Tensor:
-    """Gatys et al. eqs. 3-5: sum over layers of w_l / (4 N_l^2 M_l^2) * sum (G - A)^2.
-
-    With their Gram matrix G = F F^T and ours the mean over the M_l positions (G / M_l),
-    the M_l^2 cancels: each layer adds w_l * ||G_ours - A_ours||^2 / (4 N_l^2). The weights
-    are used as given, not normalized, as in the paper.
-    """
-    loss = features[next(iter(layer_weights))].new_zeros((), dtype=torch.float32)
-    for name, weight in layer_weights.items():
-        if weight:
-            channels = features[name].shape[1]
-            difference = gram(features[name]) - targets[name].float()
-            loss = loss + weight * difference.square().sum() / (4 * channels**2)
-    return loss
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,8 @@ filter's painting, or, when there is none, the photo itself.
 
 How (as in the paper): the region is brought down to each style layer's resolution, and
 the style loss of a region compares the painting's Gram matrix with a *guided* Gram
-matrix, computed over that region's positions only. Where we differ from the paper:
+matrix, computed over that region's positions only (objective.py: the sum over positions
+of m^2 f f^T, divided by the sum of m^2). Where we differ from the paper:
 - the mask is softened (a Gaussian blur of `FEATHER` of the long side) before use, so the
   transition is gradual instead of following the brush's hard edge;
 - with no `outside` painting, the black region has no style loss at all, and the result
@@ -28,7 +29,6 @@ from PIL import ImageFilter, UnidentifiedImageError
 from . import images
 from .errors import ImageError
 from .filter import Filter
-from .losses import gram, relative_error
 
 FEATHER = 0.01  # the soft edge's Gaussian sigma, as a fraction of the output's long side
 _EPS = 1e-8
@@ -118,36 +118,10 @@ def layer_masks(region: torch.Tensor, features: dict[str, torch.Tensor]) -> dict
     }
 
 
-def guided_gram(features: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    """The Gram matrix over the region's positions only: channel correlations of F * m,
-    averaged over the region (sum of m^2) instead of over the whole picture."""
-    positions = features.shape[-1] * features.shape[-2]
-    weight = region.float().square().sum().clamp_min(_EPS)
-    return gram(features * region) * (positions / weight)
-
-
-@dataclass
-class Region:
-    """One region's part of the style loss: its masks per layer and the Gram targets there."""
-
-    masks: dict[str, torch.Tensor]
-    targets: dict[str, torch.Tensor]
-
-    def style_loss(self, features: dict[str, torch.Tensor], layer_weights: dict[str, float]) -> torch.Tensor:
-        """As `losses.style_loss`, with guided Gram matrices."""
-        total = sum(layer_weights.values())
-        loss = features[next(iter(layer_weights))].new_zeros((), dtype=torch.float32)
-        for name, weight in layer_weights.items():
-            if weight:
-                value = guided_gram(features[name], self.masks[name])
-                loss = loss + (weight / total) * relative_error(value, self.targets[name])
-        return loss
-
-
 def blend(painted: torch.Tensor, photo: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """The painting where the region is, the photo elsewhere, mixed along the soft edge."""
     region = region.to(painted.dtype)
     return painted * region + photo.to(painted.dtype) * (1 - region)
 
 
-__all__ = ["FEATHER", "Mask", "Region", "blend", "guided_gram", "layer_masks", "mask_image", "soft_mask", "soft_mask_image"]
+__all__ = ["FEATHER", "Mask", "blend", "layer_masks", "mask_image", "soft_mask", "soft_mask_image"]

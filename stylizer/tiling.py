@@ -1,17 +1,12 @@
-"""Print sizes: the paper's objective over the whole image, computed tile by tile.
+"""Print sizes: tiles over which the objective is evaluated, and their planning.
 
 A Gram matrix is a sum over positions, so it can be accumulated tile by tile without
 changing what is computed; this is not patchwise stylization (independent patches drift
-apart and leave seams). Each evaluation takes two passes over overlapping tiles:
-
-1. without gradients: run the network on each tile with a halo around it and add the
-   feature positions of the tile's interior to each layer's Gram sum (and to the content
-   error). That gives the global Gram matrices G and the exact loss.
-2. with gradients, tile by tile: back-propagate the surrogate sum_p f(p)^T B f(p) over the
-   interior positions, with B = (2 c / N)(G - A) held fixed (c the layer's weight over
-   ||A||^2). Its gradient with respect to each f(p) is exactly the global Gram loss's;
-   content and total variation are local anyway. The pixel gradients of all tiles, halos
-   included, add up to the whole image's gradient.
+apart and leave seams). objective.py evaluates the whole objective this way, in two passes
+over overlapping tiles: the first adds up its statistics over the tiles' interiors, the
+second back-propagates each tile's part of them, weighted by the loss's gradient with
+respect to the whole picture's statistics. Here: where the tiles go, and the Gram matrices
+and features of a whole image computed tile by tile (for targets and reports).
 
 Positions are exact as long as the halo covers the receptive field that reaches an
 interior position; a thinner halo trades a little accuracy (features near a tile's edge
@@ -30,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .losses import gram, relative_error, total_variation
+from .losses import gram
 
 ALIGN = 16  # px: the stride of conv5_x (four 2x poolings)
 # px of context on each side of a tile. Measured at 512x384 against the untiled gradient:
@@ -97,90 +92,6 @@ def _edges(length: int, tile: int) -> list[int]:
     return sorted(set(edges))
 
 
-@dataclass
-class TiledObjective:
-    """`transfer.Objective`'s normalized loss, evaluated over tiles; same parts, same minimum.
-
-    `loss_and_grad` replaces a forward and backward over the whole image: it returns the
-    loss parts and leaves the gradient (times `scale`) in `pixels.grad`.
-    """
-
-    network: object
-    content_layer: str
-    content_target: torch.Tensor  # the photo's features at the content layer, whole image
-    style_targets: dict[str, torch.Tensor]
-    layer_weights: dict[str, float]
-    content_weight: float
-    tv_weight: float
-    tiles: list[Tile]
-    on_tile: object = None  # called with (done, total) after each tile of the second pass
-
-    def parts(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The loss parts alone (pass 1), e.g. for the final report."""
-        grams, _, content_error = self._statistics(pixels)
-        return self._parts(grams, content_error, pixels)
-
-    def loss_and_grad(self, pixels: torch.Tensor, scale: float = 1.0) -> dict[str, torch.Tensor]:
-        grams, counts, content_error = self._statistics(pixels)
-        parts = self._parts(grams, content_error, pixels)
-        if not torch.isfinite(parts["total"]):
-            return parts
-        active = {name: w for name, w in self.layer_weights.items() if w}
-        total_weight = sum(self.layer_weights.values())
-        # B = (2 c / N)(G - A) per layer, folded with the loss scale; the count N is in the
-        # Gram matrix's own mean, so here the surrogate uses sums: f^T B f summed over positions.
-        couplings = {}
-        for name, weight in active.items():
-            target = self.style_targets[name].float()
-            c = (weight / total_weight) / (target.square().sum() + 1e-12)
-            couplings[name] = (2 * c / counts[name]) * (grams[name] - target) * scale
-        content_norm = self.content_target.float().square().sum() + 1e-12
-        grad = torch.zeros_like(pixels)
-        for done, tile in enumerate(self.tiles, 1):
-            y0, y1, x0, x1 = tile.crop
-            crop = pixels.detach()[..., y0:y1, x0:x1].clone().requires_grad_(True)
-            features = self.network(crop)
-            surrogate = crop.new_zeros((), dtype=torch.float32)
-            for name, coupling in couplings.items():
-                inner = _interior(features, name, tile)
-                surrogate = surrogate + (coupling * gram(inner)).sum() * _positions(inner)
-            error = _content_error(features, self.content_layer, self.content_target, tile)
-            surrogate = surrogate + (self.content_weight * scale / content_norm) * error
-            surrogate.backward()
-            grad[..., y0:y1, x0:x1] += crop.grad
-            del features, surrogate, crop
-            if self.on_tile is not None:
-                self.on_tile(done, len(self.tiles))
-        if self.tv_weight:
-            whole = pixels.detach().clone().requires_grad_(True)
-            (total_variation(whole) * self.tv_weight * scale).backward()
-            grad += whole.grad
-        pixels.grad = grad
-        return parts
-
-    def _statistics(self, pixels: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, int], torch.Tensor]:
-        """Pass 1: each layer's Gram matrix over the whole image (and its position count),
-        and the content error."""
-        return _accumulate(self.network, pixels, self.tiles, self.style_targets,
-                           (self.content_layer, self.content_target))
-
-    def _parts(self, grams, content_error, pixels) -> dict[str, torch.Tensor]:
-        total_weight = sum(self.layer_weights.values())
-        style = pixels.new_zeros((), dtype=torch.float32)
-        for name, weight in self.layer_weights.items():
-            if weight:
-                style = style + (weight / total_weight) * relative_error(grams[name], self.style_targets[name])
-        content = content_error / (self.content_target.float().square().sum() + 1e-12)
-        total = self.content_weight * content + style
-        parts = {"content": content, "style": style}
-        if self.tv_weight:
-            tv = total_variation(pixels.detach())
-            total = total + self.tv_weight * tv
-            parts["tv"] = tv
-        parts["total"] = total
-        return parts
-
-
 def tiled_features(network, image: torch.Tensor, layer: str, tiles: list[Tile]) -> torch.Tensor:
     """One layer's features of a whole image, computed tile by tile (for a content target
     too large to compute in one piece)."""
@@ -203,12 +114,11 @@ def tiled_grams(network, image: torch.Tensor, layers, tiles: list[Tile]) -> dict
     return _accumulate(network, image, tiles, layers)[0]
 
 
-def _accumulate(network, image: torch.Tensor, tiles: list[Tile], layers, content=None):
+def _accumulate(network, image: torch.Tensor, tiles: list[Tile], layers):
     """One pass over the tiles without gradients: each layer's Gram matrix over the tiles'
-    interiors, the position counts, and given `content` = (layer, target) the content error."""
+    interiors, and the position counts."""
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
-    content_error = image.new_zeros((), dtype=torch.float32)
     with torch.no_grad():
         for tile in tiles:
             y0, y1, x0, x1 = tile.crop
@@ -218,9 +128,7 @@ def _accumulate(network, image: torch.Tensor, tiles: list[Tile], layers, content
                 part = gram(inner) * _positions(inner)
                 sums[name] = sums[name] + part if name in sums else part
                 counts[name] = counts.get(name, 0) + _positions(inner)
-            if content is not None:
-                content_error += _content_error(features, *content, tile)
-    return {name: sums[name] / counts[name] for name in sums}, counts, content_error
+    return {name: sums[name] / counts[name] for name in sums}, counts
 
 
 def _interior(features: dict[str, torch.Tensor], layer: str, tile: Tile) -> torch.Tensor:
@@ -230,12 +138,6 @@ def _interior(features: dict[str, torch.Tensor], layer: str, tile: Tile) -> torc
 
 def _positions(inner: torch.Tensor) -> int:
     return inner.shape[-1] * inner.shape[-2]
-
-
-def _content_error(features, layer: str, target: torch.Tensor, tile: Tile) -> torch.Tensor:
-    """Sum of squared feature errors over the tile's interior at the content layer."""
-    rows, cols = tile.whole_positions(layer_stride(layer))
-    return (_interior(features, layer, tile).float() - target[..., rows, cols].float()).square().sum()
 
 
 def lbfgs_history(pixels: int, budget_bytes: float, default: int) -> int:
@@ -336,6 +238,6 @@ def _cheaper(width: int, height: int, budget_bytes: float) -> list[str]:
 
 
 __all__ = [
-    "DEFAULT_HALO", "Tile", "TiledObjective", "auto_tile", "layer_stride", "lbfgs_history", "plan_tiles",
+    "DEFAULT_HALO", "Tile", "auto_tile", "layer_stride", "lbfgs_history", "plan_tiles",
     "slow_tiling_note", "tiling_work",
 ]

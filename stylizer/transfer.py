@@ -7,6 +7,7 @@ starts from the previous result upsampled, so the work is never thrown away.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -16,8 +17,8 @@ import torch
 
 from . import images
 from .errors import Cancelled, DivergedError
-from .losses import CONTENT_SCALE, paper_content_loss, paper_style_loss, relative_error, style_loss, total_variation
-from .vgg import VGGFeatures
+from .losses import CONTENT_SCALE
+from .objective import Objective
 
 # Below this long side VGG's deeper layers see only a few pixels (conv5_1 is 1/16 of the
 # image) and the coarse result is blocky; the few full-size iterations after it could not
@@ -125,44 +126,6 @@ def merged_scales(plan: list[Scale]) -> list[Scale]:
 
 
 @dataclass
-class Objective:
-    """Targets and weights for one scale; `__call__` gives the loss parts for an image."""
-
-    network: VGGFeatures
-    content_layer: str
-    content_target: torch.Tensor
-    style_targets: dict[str, torch.Tensor]
-    layer_weights: dict[str, float]
-    content_weight: float
-    tv_weight: float
-    paper_losses: bool = False  # Gatys et al.'s un-normalized sums instead of relative errors
-    regions: tuple = ()  # masks.Region: guided style terms of a masked run, instead of the whole-image one
-
-    def __call__(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.parts(self.network(pixels), pixels)
-
-    def parts(self, features: dict[str, torch.Tensor], pixels: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Loss parts from features already computed (saves a forward pass when reporting)."""
-        if self.paper_losses:
-            content = paper_content_loss(features[self.content_layer], self.content_target)
-            style = paper_style_loss(features, self.style_targets, self.layer_weights)
-        else:
-            content = relative_error(features[self.content_layer], self.content_target)
-            if self.regions:
-                style = sum(region.style_loss(features, self.layer_weights) for region in self.regions)
-            else:
-                style = style_loss(features, self.style_targets, self.layer_weights)
-        total = self.content_weight * content + style
-        parts = {"content": content, "style": style}
-        if self.tv_weight:
-            tv = total_variation(pixels)
-            total = total + self.tv_weight * tv
-            parts["tv"] = tv
-        parts["total"] = total
-        return parts
-
-
-@dataclass
 class LoopState:
     """Bookkeeping shared across scales: counters, clock and the last losses seen."""
 
@@ -179,89 +142,132 @@ def content_weight(ratio: float, losses: str = "normalized") -> float:
     return ratio if losses == "paper" else ratio * CONTENT_SCALE
 
 
+@dataclass
+class Picture:
+    """One picture of a batch being optimized: its pixels, its own optimizer state and
+    bookkeeping, and how to reach whoever is waiting for it."""
+
+    pixels: torch.Tensor
+    state: LoopState
+    on_progress: ProgressCallback | None = None
+    cancel: CancelCheck | None = None
+    render_preview: Callable[[torch.Tensor], images.Image.Image] | None = None
+    error: Exception | None = None  # Cancelled or DivergedError: it has left the batch
+
+
 def optimize_scale(
-    pixels: torch.Tensor,
+    pictures: list[Picture],
     objective: Objective,
     scale_index: int,
     plan: list[Scale],
-    state: LoopState,
     optimizer_name: str,
     learning_rate: float,
-    on_progress: ProgressCallback | None,
-    cancel: CancelCheck | None,
-    preview_every: int,
-    render_preview: Callable[[torch.Tensor], images.Image.Image],
+    preview_every: int = 0,
     history: int = LBFGS_HISTORY,
-) -> torch.Tensor:
-    """Run one scale's iterations and return the best pixels seen (lowest total loss)."""
-    pixels = pixels.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
-    best = {"loss": math.inf, "pixels": pixels.detach().clone()}
+) -> None:
+    """Run one scale's iterations for a batch of pictures of one size; each picture's
+    `pixels` becomes the best it reached (lowest total loss).
+
+    One network pass per iteration serves the whole batch; each picture keeps its own
+    optimizer (L-BFGS's curvature history is per picture), so no picture's steps depend on
+    another's. A picture whose caller cancels leaves the batch at the next iteration with
+    `Cancelled`; one that keeps diverging leaves with `DivergedError`; the rest go on.
+    """
+    active = [p for p in pictures if p.error is None]
     lr = learning_rate if optimizer_name == "adam" else 1.0
-    optimizer = _make_optimizer(optimizer_name, pixels, lr, history)
+    for picture in active:
+        picture.pixels = picture.pixels.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    best = {id(p): {"loss": math.inf, "pixels": p.pixels.detach().clone()} for p in active}
+    rates = {id(p): lr for p in active}
+    optimizers = {id(p): _make_optimizer(optimizer_name, p.pixels, lr, history) for p in active}
 
     # The losses are relative errors of order 1, so d(loss)/d(pixel) is tiny, and L-BFGS
     # skips curvature pairs whose s.y falls below 1e-10. Scaling by the pixel count gives
     # per-pixel gradients of order 1 without changing the minimizer.
-    loss_scale = float(pixels[0, 0].numel())
-
-    tiled = hasattr(objective, "loss_and_grad")  # tiling.TiledObjective: it fills pixels.grad itself
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        parts = objective.loss_and_grad(pixels, loss_scale) if tiled else objective(pixels)
-        loss = parts["total"] * loss_scale
-        state.evaluations += 1
-        if torch.isfinite(loss):
-            if not tiled:
-                loss.backward()
-            value = float(loss.detach()) / loss_scale
-            state.losses = {k: float(v.detach()) for k, v in parts.items()}
-            if value < best["loss"]:
-                best["loss"], best["pixels"] = value, pixels.detach().clone()
-        else:
-            pixels.grad = torch.zeros_like(pixels)
-            state.losses = {k: float(v.detach()) for k, v in parts.items()}
-        return loss
+    loss_scale = float(active[0].pixels[0, 0].numel()) if active else 1.0
+    terms = list(objective.terms)
+    index_of = {id(p): i for i, p in enumerate(pictures)}
 
     for _ in range(plan[scale_index].iterations):
-        if cancel is not None and cancel():
-            raise Cancelled("stylization cancelled")
-        loss = optimizer.step(closure)
-        if optimizer_name == "adam":
-            with torch.no_grad():
-                pixels.clamp_(0, 255)
-        if not (torch.isfinite(loss) and torch.isfinite(pixels).all()):
-            state.recoveries += 1
-            if state.recoveries > MAX_RECOVERIES:
-                raise DivergedError(
-                    "the optimization kept producing NaN/inf values; try a lower learning "
-                    "rate, a different optimizer or --precision fp32"
-                )
-            lr /= 2
-            with torch.no_grad():
-                pixels.copy_(best["pixels"])
-            optimizer = _make_optimizer(optimizer_name, pixels, lr, history)
-        state.iteration += 1
-        if on_progress is not None:
-            preview = None
-            last = state.iteration == state.total_iterations
-            if preview_every and (state.iteration % preview_every == 0 or last):
-                preview = render_preview(best["pixels"])
-            scale = plan[scale_index]
-            numbers = scale_numbers(plan)
-            on_progress(
-                Progress(
-                    scale=numbers[scale_index],
-                    scales=numbers[-1],
-                    size=(scale.width, scale.height),
-                    iteration=state.iteration,
-                    iterations=state.total_iterations,
-                    losses=dict(state.losses),
-                    elapsed=time.perf_counter() - state.started,
-                    preview=preview,
-                )
+        for picture in active:
+            if picture.cancel is not None and picture.cancel():
+                picture.error = Cancelled("stylization cancelled")
+        active = [p for p in active if p.error is None]
+        if not active:
+            return
+        for picture in active:
+            picture.pixels.grad = None
+        batch = torch.cat([p.pixels for p in active]) if len(active) > 1 else active[0].pixels
+        evaluation = dataclasses.replace(objective, terms=[terms[index_of[id(p)]] for p in active])
+        try:
+            parts = evaluation.loss_and_grad(batch, loss_scale)
+        except Cancelled:  # between tiles, once every picture of the batch was cancelled
+            for picture in active:
+                picture.error = Cancelled("stylization cancelled")
+            return
+        for picture, picture_parts in zip(active, parts):
+            _step(picture, picture_parts, optimizers, best, rates, optimizer_name, history, loss_scale)
+        for picture in active:
+            if picture.error is None:
+                _report(picture, plan, scale_index, preview_every, best[id(picture)]["pixels"])
+    for picture in active:
+        if picture.error is None:
+            picture.pixels = best[id(picture)]["pixels"]
+
+
+def _step(picture: Picture, parts, optimizers, best, rates, optimizer_name: str, history: int, loss_scale: float) -> None:
+    """One optimizer step for one picture from the loss and gradient the batch gave it."""
+    state, key = picture.state, id(picture)
+    state.evaluations += 1
+    state.losses = {k: float(v.detach()) for k, v in parts.items()}
+    loss = parts["total"].detach() * loss_scale
+    if torch.isfinite(loss):
+        value = float(loss) / loss_scale
+        if value < best[key]["loss"]:
+            best[key]["loss"], best[key]["pixels"] = value, picture.pixels.detach().clone()
+    if picture.pixels.grad is None or not torch.isfinite(loss):
+        picture.pixels.grad = torch.zeros_like(picture.pixels)
+    optimizers[key].step(lambda: loss)  # one evaluation per step: the one the batch just made
+    if optimizer_name == "adam":
+        with torch.no_grad():
+            picture.pixels.clamp_(0, 255)
+    if not (torch.isfinite(loss) and torch.isfinite(picture.pixels).all()):
+        state.recoveries += 1
+        if state.recoveries > MAX_RECOVERIES:
+            picture.error = DivergedError(
+                "the optimization kept producing NaN/inf values; try a lower learning "
+                "rate, a different optimizer or --precision fp32"
             )
-    return best["pixels"]
+            return
+        rates[key] /= 2
+        with torch.no_grad():
+            picture.pixels.copy_(best[key]["pixels"])
+        optimizers[key] = _make_optimizer(optimizer_name, picture.pixels, rates[key], history)
+    state.iteration += 1
+
+
+def _report(picture: Picture, plan: list[Scale], scale_index: int, preview_every: int, best_pixels: torch.Tensor) -> None:
+    if picture.on_progress is None:
+        return
+    state = picture.state
+    preview = None
+    last = state.iteration == state.total_iterations
+    if preview_every and picture.render_preview is not None and (state.iteration % preview_every == 0 or last):
+        preview = picture.render_preview(best_pixels)
+    scale = plan[scale_index]
+    numbers = scale_numbers(plan)
+    picture.on_progress(
+        Progress(
+            scale=numbers[scale_index],
+            scales=numbers[-1],
+            size=(scale.width, scale.height),
+            iteration=state.iteration,
+            iterations=state.total_iterations,
+            losses=dict(state.losses),
+            elapsed=time.perf_counter() - state.started,
+            preview=preview,
+        )
+    )
 
 
 def _make_optimizer(name: str, pixels: torch.Tensor, lr: float, history: int = LBFGS_HISTORY) -> torch.optim.Optimizer:

@@ -209,22 +209,24 @@ def test_a_journal_written_before_keys_were_lists_is_still_read(tmp_path, styliz
 
 
 def test_settings_that_can_never_paint_a_photo_send_it_to_failed_instead_of_retrying(tmp_path, stylizer):
-    """A mask on a tiled print size cannot be painted: retrying it every hour forever helps no one."""
-    import dataclasses
-
+    """A mask with a preset on the paper's own losses cannot be painted: retrying it every
+    hour forever helps no one."""
     inbox, out = tmp_path / "in", tmp_path / "out"
-    folder = inbox / "tiny"
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "tiny-paper.yaml").write_text(
+        "name: Tiny paper\nstyle: starry.jpg\nsize: 48\nscales: 1\niterations: 4\nlosses: paper\nratio: 1e-3\n"
+    )
+    folder = inbox / "tiny-paper"
     folder.mkdir(parents=True)
     _left_half_mask(folder / "photo.mask.png")
     shutil.copy(PHOTO, folder / "photo.jpg")
     shutil.copy(PHOTO, folder / "plain.jpg")
-    defaults = dataclasses.replace(PNG, tile=64, size=160)
-    with zero(tmp_path, stylizer, defaults=defaults) as service:
+    with zero(tmp_path, stylizer, defaults=PNG) as service:
         settle(service, timeout=300)
         status = service.status.snapshot()
     assert status["retrying"] == 0 and status["failed"] == 1 and status["done"] == 1
-    assert outputs(out) == ["tiny/plain.png"]
-    note = (inbox / "failed" / "tiny" / "photo.jpg.error.txt").read_text()
+    assert outputs(out) == ["tiny-paper/plain.png"]
+    note = (inbox / "failed" / "tiny-paper" / "photo.jpg.error.txt").read_text()
     assert "cannot paint it" in note and "mask" in note
 
 

@@ -8,7 +8,8 @@ from conftest import PAINTING, PHOTO, SECOND_PAINTING
 from stylizer import Cancelled, Filter, StyleImage, images
 from stylizer.errors import DivergedError
 from stylizer.strength import auto_plan
-from stylizer.transfer import Objective, merged_scales, plan_scales, scale_numbers
+from stylizer.objective import Objective
+from stylizer.transfer import merged_scales, plan_scales, scale_numbers
 
 
 def _diff(a, b) -> float:
@@ -149,19 +150,19 @@ def test_cancel_from_another_thread_stops_promptly(stylizer, tiny):
 
 
 def test_a_nan_loss_is_recovered_from(stylizer, tiny, monkeypatch):
-    original = Objective.__call__
+    original = Objective.loss_and_grad
     calls = {"n": 0, "first": None}
 
-    def sometimes_nan(self, pixels):
+    def sometimes_nan(self, pixels, scale=1.0):
         calls["n"] += 1
-        parts = original(self, pixels)
+        parts = original(self, pixels, scale)
         if calls["first"] is None:
-            calls["first"] = float(parts["total"])
+            calls["first"] = float(parts[0]["total"])
         if calls["n"] == 6:
-            parts["total"] = parts["total"] * float("nan")
+            parts[0]["total"] = parts[0]["total"] * float("nan")
         return parts
 
-    monkeypatch.setattr(Objective, "__call__", sometimes_nan)
+    monkeypatch.setattr(Objective, "loss_and_grad", sometimes_nan)
     result = stylizer.stylize(PHOTO, tiny)
     assert result.stats.recoveries == 1
     pixels = np.asarray(result.image, dtype=np.float64)
@@ -174,14 +175,15 @@ def test_a_nan_loss_is_recovered_from(stylizer, tiny, monkeypatch):
 
 
 def test_persistent_nan_fails_clearly(stylizer, tiny, monkeypatch):
-    original = Objective.__call__
+    original = Objective.loss_and_grad
 
-    def always_nan(self, pixels):
-        parts = original(self, pixels)
-        parts["total"] = parts["total"] * float("nan")
+    def always_nan(self, pixels, scale=1.0):
+        parts = original(self, pixels, scale)
+        for picture in parts:
+            picture["total"] = picture["total"] * float("nan")
         return parts
 
-    monkeypatch.setattr(Objective, "__call__", always_nan)
+    monkeypatch.setattr(Objective, "loss_and_grad", always_nan)
     with pytest.raises(DivergedError, match="NaN"):
         stylizer.stylize(PHOTO, tiny)
 
