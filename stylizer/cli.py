@@ -68,36 +68,82 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _stylize(args: argparse.Namespace) -> int:
-    images.output_format(args.output)  # fail before the model loads, not after the work
+    outputs = _outputs(args)
     filter = _filter_from_args(args)
     mask = _mask_from_args(args)
     if args.max_memory is not None and not 0 < args.max_memory < float("inf"):
         raise StylizerError(f"--max-memory: expected a positive number of GB, got {args.max_memory!r}")
     stylizer = Stylizer(args.device, args.precision, args.max_memory)
     if args.quality != "instant":  # said before the work, even with -q: it may take hours instead of minutes
-        note = stylizer.tiling_note(args.content, filter)
+        note = stylizer.tiling_note(args.content[0], filter)
         if note:
             print(f"{args.prog}: warning: {note}", file=sys.stderr)
     progress = None if args.quiet else TerminalProgress()
-    if args.quality == "instant":  # the filter already carries the other qualities (and the user's flags)
-        result = stylizer.paint(args.content, filter, "instant", mask=mask)
-    else:
-        result = stylizer.stylize(args.content, filter, on_progress=progress, mask=mask)
-        result = dataclasses.replace(result, quality=args.quality)
+    if len(args.content) == 1:
+        if args.quality == "instant":  # the filter already carries the other qualities (and the user's flags)
+            result = stylizer.paint(args.content[0], filter, "instant", mask=mask)
+        else:
+            result = stylizer.stylize(args.content[0], filter, on_progress=progress, mask=mask)
+            result = dataclasses.replace(result, quality=args.quality)
+        results: list[Result | Exception] = [result]
+    else:  # several photos: batched through one network pass where their sizes match
+        report = (lambda index, update: progress(update)) if progress else None
+        # The filter already has the quality's schedule (and the flags over it): used as it is.
+        results = stylizer.paint_many(args.content, filter, "instant" if args.quality == "instant" else None,
+                                      on_progress=report)
+        results = [r if isinstance(r, Exception) else dataclasses.replace(r, quality=args.quality) for r in results]
     if progress:
         progress.close()
-    images.save(result.image, args.output, metadata=result.metadata())
+    failed = 0
+    for content, output, result in zip(args.content, outputs, results):
+        if isinstance(result, Exception):
+            if isinstance(result, Cancelled) or not isinstance(result, StylizerError):
+                raise result
+            said = str(result) if str(content) in str(result) else f"{content}: {result}"
+            print(f"{args.prog}: error: {said}", file=sys.stderr)
+            failed += 1
+            continue
+        _write(args, output, result)
+    return 2 if failed else 0
+
+
+def _outputs(args: argparse.Namespace) -> list[Path]:
+    """Where each photo's painting goes: -o for one photo, --out-dir for several (each as
+    its name with .png, which carries the parameters; a repeated name gets -2, -3 ...)."""
+    if args.output is not None and args.out_dir is not None:
+        raise StylizerError("give either -o OUTPUT (one photo) or --out-dir DIR (several), not both")
+    if args.output is not None:
+        if len(args.content) > 1:
+            raise StylizerError(f"-o names one painting, but {len(args.content)} photos were given; use --out-dir DIR")
+        images.output_format(args.output)  # fail before the model loads, not after the work
+        return [args.output]
+    if args.out_dir is None:
+        raise StylizerError("say where the painting goes: -o OUTPUT (one photo) or --out-dir DIR")
+    if args.mask is not None and len(args.content) > 1:
+        raise StylizerError("--mask belongs to one photo; paint masked photos one at a time")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    outputs, taken = [], set()
+    for content in args.content:
+        stem, number = Path(content).stem, 1
+        while (name := f"{stem}{'' if number == 1 else f'-{number}'}.png") in taken:
+            number += 1
+        taken.add(name)
+        outputs.append(args.out_dir / name)
+    return outputs
+
+
+def _write(args: argparse.Namespace, output: Path, result: Result) -> None:
+    images.save(result.image, output, metadata=result.metadata())
     if args.json:
-        print(json.dumps({"output": str(args.output), **result.stats.as_dict()}))
+        print(json.dumps({"output": str(output), **result.stats.as_dict()}))
     elif not args.quiet:
         stats = result.stats
         print(
-            f"wrote {args.output} ({result.image.width}x{result.image.height}) in {stats.seconds:.1f} s, "
+            f"wrote {output} ({result.image.width}x{result.image.height}) in {stats.seconds:.1f} s, "
             f"{stats.iterations} iterations on {stats.device}/{stats.precision}"
             + _auto_note(result),
             file=sys.stderr,
         )
-    return 0
 
 
 def _auto_note(result: Result) -> str:
@@ -346,8 +392,10 @@ def _build_parser(command: str | None, prog: str) -> argparse.ArgumentParser:
         epilog="Other commands: experiment {ratio-sweep,noise-init,swap}, presets, sheet "
         "(use '<command> --help').",
     )
-    parser.add_argument("content", type=Path, help="content photo")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="image to write (.png/.jpg/.webp)")
+    parser.add_argument("content", type=Path, nargs="+", help="content photo(s)")
+    parser.add_argument("-o", "--output", type=Path, help="image to write (.png/.jpg/.webp), for one photo")
+    parser.add_argument("--out-dir", type=Path, metavar="DIR",
+                        help="folder for the paintings of several photos (NAME.png each), painted in batches")
     _add_filter_flags(parser, with_styles=True)
     where = parser.add_argument_group("where the style goes")
     where.add_argument("--mask", type=Path, metavar="MASK", help="paint only where MASK is white (or opaque); any size")

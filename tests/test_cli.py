@@ -1,9 +1,10 @@
 import json
 import os
 import re
-from contextlib import nullcontext
 import subprocess
 import sys
+from contextlib import nullcontext
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -232,3 +233,29 @@ def test_away_from_a_terminal_tiles_show_progress_within_an_iteration(stylizer, 
     tiles = re.findall(r" tile (\d+)/4\b.* \d+s$", err, re.MULTILINE)
     assert [int(done) for done in tiles] == [1, 2, 3, 4], err
     assert "nan" not in err, "no loss is shown before there is one"
+
+
+def test_several_photos_are_painted_into_a_folder_and_a_bad_one_is_reported(tmp_path, capsys):
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("not a photo")
+    rocket = ROOT / "examples" / "rocket.jpg"
+    code = main([str(PHOTO), str(notes), str(rocket), str(PHOTO), "--style", str(PAINTING), "--size", "64",
+                 "--scales", "1", "--iterations", "3", "--out-dir", str(tmp_path / "out"), "--json"])
+    assert code == 2, "a photo that could not be painted makes the exit code say so"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["rocket.png", "tubingen-2.png", "tubingen.png"]
+    captured = capsys.readouterr()
+    assert captured.err.count("error:") == 1 and "notes.jpg" in captured.err and "not an image" in captured.err
+    written = [json.loads(line)["output"] for line in captured.out.splitlines()]
+    assert [Path(w).name for w in written] == ["tubingen.png", "rocket.png", "tubingen-2.png"]
+    assert images.read_metadata(tmp_path / "out" / "rocket.png")["stats"]["iterations"] == 3
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [(["-o", "x.png"], "-o names one painting, but 2 photos were given"),
+     (["--out-dir", "d", "--mask", "m.png"], "--mask belongs to one photo"),
+     ([], "-o OUTPUT (one photo) or --out-dir DIR")],
+)
+def test_several_photos_need_a_folder_and_no_mask(tmp_path, capsys, extra, message):
+    code = main([str(PHOTO), str(PHOTO), "--style", str(PAINTING), *extra])
+    assert code == 2 and message in capsys.readouterr().err
