@@ -40,9 +40,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from . import images
 from .cluster import RaySettings, size_cpu_workers
@@ -54,6 +54,7 @@ from .quality import for_quality
 from .transfer import CancelCheck, Progress, ProgressCallback
 
 log = logging.getLogger("stylizer.pool")
+T = TypeVar("T")
 
 MAX_ATTEMPTS = 3  # workers a job may take down before it counts as the job's own fault
 START_TIMEOUT_S = 120.0  # for the workers to load the network; longer means they do not fit
@@ -98,6 +99,17 @@ class Painter(Protocol):
         mask: Mask | None = None,
     ) -> Result: ...
 
+    def paint_many(
+        self,
+        contents: Sequence[images.ImageSource],
+        filters: Filter | Sequence[Filter],
+        quality: str = "normal",
+        on_progress: Callable[[int, Progress], None] | None = None,
+        cancel: Sequence[CancelCheck | None] | None = None,
+        masks: Sequence[Mask | None] | None = None,
+        preview_every: int = 0,
+    ) -> list[Result | Exception]: ...
+
     def close(self) -> None: ...
 
 
@@ -125,6 +137,10 @@ class LocalPainter:
 
     def paint(self, content, filter, quality="normal", on_progress=None, cancel=None, preview_every=0, mask=None) -> Result:
         return self.stylizer.paint(content, filter, quality, on_progress, cancel, preview_every, mask)
+
+    def paint_many(self, contents, filters, quality="normal", on_progress=None, cancel=None, masks=None,
+                   preview_every=0) -> list[Result | Exception]:
+        return self.stylizer.paint_many(contents, filters, quality, on_progress, cancel, masks, preview_every)
 
     def close(self) -> None:
         pass
@@ -185,18 +201,49 @@ class PaintWorker:
             flag.set()
 
     def paint(self, job: str, photo, filter: Filter, quality: str, preview_every: int, mask: Mask | None) -> Iterator:
-        self.jobs += 1
-        flag = self._cancel_flags.setdefault(job, threading.Event())
+        """Streams each Progress, then the (image, stats) pair."""
+        flags = self._flags([job])
+
+        def run(put: Callable[[object], None]) -> tuple:
+            result = self.stylizer.paint(photo, filter, quality, put, flags[0].is_set, preview_every, mask)
+            return result.image, result.stats
+
+        yield from self._stream(job, [job], run)  # a generator method: Ray streams what it yields
+
+    def paint_many(self, jobs: list[str], photos: list, filters: list[Filter], quality: str, preview_every: int,
+                   masks: list[Mask | None]) -> Iterator:
+        """A batch through one network pass per iteration (Stylizer.paint_many): streams
+        (photo index, Progress) pairs, then one list with an (image, stats) pair or the
+        exception of each photo. Each job answers `cancel` on its own."""
+        flags = self._flags(jobs)
+
+        def run(put: Callable[[object], None]) -> list:
+            results = self.stylizer.paint_many(
+                photos, filters, quality, lambda index, progress: put((index, progress)),
+                [flag.is_set for flag in flags], masks, preview_every, batch_size=len(photos),
+            )
+            return [(r.image, r.stats) if isinstance(r, Result) else r for r in results]
+
+        yield from self._stream(jobs[0], jobs, run)
+
+    def _flags(self, jobs: list[str]) -> list[threading.Event]:
+        self.jobs += len(jobs)
+        return [self._cancel_flags.setdefault(job, threading.Event()) for job in jobs]
+
+    def _stream(self, name: str, jobs: list[str], run: Callable[[Callable[[object], None]], object]) -> Iterator:
+        """Runs `run(put)` in a thread and yields what it puts, then what it returns; a
+        painting's own error is raised here, so Ray hands it to the caller. When the caller
+        stops listening (cancel, or gone), the jobs' flags stop the painting."""
         events: queue.Queue = queue.Queue()
+        last = object()
 
         def work() -> None:
             try:
-                result = self.stylizer.paint(photo, filter, quality, events.put, flag.is_set, preview_every, mask)
-                events.put((result.image, result.stats))
-            except BaseException as exc:  # raised again in the generator, so Ray returns it
+                events.put((last, run(events.put)))
+            except BaseException as exc:
                 events.put(exc)
 
-        thread = threading.Thread(target=work, name=f"paint-{job}", daemon=True)
+        thread = threading.Thread(target=work, name=f"paint-{name}", daemon=True)
         thread.start()
         try:
             while True:
@@ -205,13 +252,16 @@ class PaintWorker:
                     return  # the caller asked for it and has stopped listening
                 if isinstance(item, BaseException):
                     raise item
-                yield item
-                if isinstance(item, tuple):
+                if isinstance(item, tuple) and len(item) == 2 and item[0] is last:
+                    yield item[1]
                     return
+                yield item
         finally:
-            flag.set()
+            for job in jobs:
+                self._cancel_flags.get(job, threading.Event()).set()
             thread.join()
-            self._cancel_flags.pop(job, None)
+            for job in jobs:
+                self._cancel_flags.pop(job, None)
 
 
 class RayPainter:
@@ -339,6 +389,49 @@ class RayPainter:
         shipped = portable(filter)
         mask = mask.portable() if mask is not None else None
         job = job_id(photo, shipped, quality, mask)
+        image, stats = self._with_retries(job, cancel, lambda index: self._run(
+            index, job, photo, shipped, quality, on_progress, cancel, preview_every, mask))
+        return Result(image=image, stats=stats, filter=for_quality(filter, quality))
+
+    def paint_many(self, contents, filters, quality="normal", on_progress=None, cancel=None, masks=None,
+                   preview_every=0) -> list[Result | Exception]:
+        """Several photos as one batch on one worker (its Stylizer.paint_many); a photo that
+        cannot be read, is cancelled or fails alone has its exception in its slot."""
+        count = len(contents)
+        filters = [filters] * count if isinstance(filters, Filter) else list(filters)
+        cancels = list(cancel) if cancel is not None else [None] * count
+        masks = list(masks) if masks is not None else [None] * count
+        results: list[Result | Exception | None] = [None] * count
+        batch: list[int] = []
+        photos, shipped, ports, jobs = [], [], [], []
+        for index in range(count):
+            try:
+                photo = images.load(contents[index])
+            except StylizerError as exc:
+                results[index] = exc
+                continue
+            batch.append(index)
+            photos.append(photo)
+            shipped.append(portable(filters[index]))
+            ports.append(masks[index].portable() if masks[index] is not None else None)
+            jobs.append(job_id(photo, shipped[-1], quality, ports[-1]))
+        if batch:
+            checks = [cancels[i] for i in batch]
+
+            def all_cancelled() -> bool:
+                return all(check is not None and check() for check in checks)
+
+            name = hashlib.sha256("+".join(jobs).encode()).hexdigest()[:24]
+            done = self._with_retries(name, all_cancelled, lambda index: self._run_batch(
+                index, jobs, photos, shipped, quality, ports, batch, on_progress, checks, preview_every))
+            for slot, item in zip(batch, done):
+                results[slot] = item if isinstance(item, Exception) else Result(
+                    image=item[0], stats=item[1], filter=for_quality(filters[slot], quality), quality=quality)
+        return results
+
+    def _with_retries(self, job: str, cancel: CancelCheck | None, attempt: Callable[[int], T]) -> T:
+        """`attempt(worker index)` on an idle worker that answers; a worker that dies under it
+        is waited for (or avoided) and the job tried again, `MAX_ATTEMPTS` times in all."""
         failures: list[str] = []
         avoid = None
         while len(failures) < MAX_ATTEMPTS:
@@ -346,8 +439,7 @@ class RayPainter:
             pid = None
             try:
                 pid = self._wait_until_up(index, cancel)
-                image, stats = self._run(index, job, photo, shipped, quality, on_progress, cancel, preview_every, mask)
-                return Result(image=image, stats=stats, filter=for_quality(filter, quality))
+                return attempt(index)
             except self._ray.exceptions.RayActorError as exc:
                 if isinstance(exc, self._ray.exceptions.ActorDiedError):
                     self._wait_until_up(index, cancel)  # ClusterLost if it will never come back
@@ -424,6 +516,41 @@ class RayPainter:
         finally:
             if not finished:
                 worker.cancel.options(concurrency_group=CONTROL).remote(job)  # cancelled, or the caller failed: free the worker
+
+    def _run_batch(self, index, jobs, photos, shipped, quality, masks, slots, on_progress, cancels,
+                   preview_every) -> list:
+        """Stream one batch from worker `index`: progress to `on_progress` (by the caller's
+        photo index), a photo's cancel to the worker as it happens; the batch's results."""
+        ray = self._ray
+        worker = self._workers[index]
+        stream = worker.paint_many.remote(jobs, photos, shipped, quality, preview_every, masks)
+        told: set[int] = set()
+        finished = False
+        try:
+            while True:
+                ready, _ = ray.wait([stream], timeout=POLL_S)
+                for position, check in enumerate(cancels):
+                    if position not in told and check is not None and check():
+                        told.add(position)
+                        worker.cancel.options(concurrency_group=CONTROL).remote(jobs[position])
+                if not ready:
+                    continue
+                try:
+                    item = ray.get(next(stream))
+                except StopIteration:
+                    raise StylizerError("a Ray worker ended a batch without its results") from None
+                except ray.exceptions.RayTaskError as exc:
+                    raise exc.cause from None
+                if isinstance(item, tuple):
+                    if on_progress is not None:
+                        on_progress(slots[item[0]], item[1])
+                    continue
+                finished = True
+                return item
+        finally:
+            if not finished:
+                for job in jobs:
+                    worker.cancel.options(concurrency_group=CONTROL).remote(job)
 
     def _watch(self) -> None:
         """Asks every worker, every `WATCH_S`, whether Ray still has it, so that a lost

@@ -103,6 +103,23 @@ def test_the_cluster_paints_what_this_process_paints_with_live_progress(painter,
     assert _mean_difference(remote.image, local.image) < 0.5, "the cluster painted something else"
 
 
+def test_a_worker_paints_a_batch_as_this_process_does_and_reports_each_photo(painter, stylizer, tmp_path):
+    flt = _filter(iterations=6)
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("not a photo")
+    photo = images.load(PHOTO)
+    contents = [photo, notes, photo.transpose(images.Image.Transpose.FLIP_LEFT_RIGHT)]
+    seen: dict[int, list[int]] = {}
+    remote = painter.paint_many(contents, flt, on_progress=lambda i, p: seen.setdefault(i, []).append(p.iteration))
+    local = LocalPainter(stylizer).paint_many(contents, flt)
+    assert "not an image" in str(remote[1]), "an unreadable photo is reported in its slot"
+    assert sorted(seen) == [0, 2] and seen[0] == list(range(1, 7)), "each photo's progress comes back by its index"
+    for index in (0, 2):
+        assert remote[index].image.size == local[index].image.size
+        assert _mean_difference(remote[index].image, local[index].image) < 0.5, "the batch painted something else"
+    assert _mean_difference(remote[0].image, remote[2].image) > 1, "each photo is its own painting"
+
+
 def test_a_worker_receives_pixels_and_numbers_never_a_path(tmp_path):
     """What crosses to a worker cannot point it at the output folder, or at any file."""
     presets = make_presets(tmp_path / "presets")
