@@ -45,6 +45,7 @@ from .masks import blend as blend_region
 from .objective import Objective, StyleTerm, Terms, layer_masks
 from .tiling import (
     auto_tile,
+    estimated_bytes,
     lbfgs_history,
     plan_tiles,
     slow_tiling_note,
@@ -220,8 +221,9 @@ class Stylizer:
         batch_size: int = 8,
     ) -> list[Result | Exception]:
         """Paint several photos, up to `batch_size` of them through one network pass per
-        iteration: one result per photo, in order, or the exception that stopped that photo
-        alone (an unreadable photo, a cancel, a diverged run); the others are painted.
+        iteration (fewer when the memory budget holds fewer untiled): one result per photo,
+        in order, or the exception that stopped that photo alone (an unreadable photo, a
+        cancel, a diverged run); the others are painted.
 
         Photos are batched only with photos that follow the same schedule at the same sizes
         (the same long side, aspect ratio, filter schedule and network): the others are
@@ -255,8 +257,12 @@ class Stylizer:
         for index, job in jobs.items():
             groups.setdefault(self._batch_key(job), []).append(index)
         for indices in groups.values():
-            for start in range(0, len(indices), max(1, batch_size)):
-                batch = [jobs[i] for i in indices[start : start + batch_size]]
+            # No more pictures than the memory budget holds untiled, as each would be alone:
+            # a batch that had to be tiled would paint them differently (the halos).
+            last = self._plan(jobs[indices[0]])[-1]
+            size = max(1, min(batch_size, int(self.memory_budget // estimated_bytes(last.width, last.height))))
+            for start in range(0, len(indices), size):
+                batch = [jobs[i] for i in indices[start : start + size]]
                 with self._lock:
                     self._run_waiting(batch, preview_every)
         for index, job in jobs.items():
@@ -480,7 +486,7 @@ class Stylizer:
                     chosen = auto_strength(job.level, max(job.picture.pixels.shape[-2:]))
                     job.filter = job.filter.replace(ratio=ratio_from_strength(chosen))
             size = (scale.height, scale.width)
-            tiles = self._tiles(first, scale.width, scale.height)
+            tiles = self._tiles(first, scale.width, scale.height, len(live))
             with torch.no_grad():
                 terms = [self._prepare_scale(job, network, scale, tiles) for job in live]
             for job in live:
@@ -611,10 +617,10 @@ class Stylizer:
             finished = blend_region(finished, photo_t, keep_photo)
         return finished
 
-    def _tiles(self, filter: Filter, width: int, height: int):
+    def _tiles(self, filter: Filter, width: int, height: int, pictures: int = 1):
         """The tiles for a scale: the filter's tile size, or automatic against the memory
-        budget; None when the scale is computed in one piece."""
-        tile = filter.tile or auto_tile(width, height, self.memory_budget)
+        budget (shared by the batch's pictures); None when the scale is computed in one piece."""
+        tile = filter.tile or auto_tile(width, height, self.memory_budget / pictures)
         if not tile or tile >= max(width, height):
             return None
         return plan_tiles(height, width, tile)
