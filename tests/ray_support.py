@@ -19,7 +19,10 @@ import pytest
 
 
 def ray_command() -> str:
-    return shutil.which("ray") or str(Path(sys.executable).parent / "ray")
+    """The `ray` of the interpreter running the tests: a cluster started by another
+    environment's Ray runs another Python, which Ray refuses to mix with this one's."""
+    own = Path(sys.executable).parent / "ray"
+    return str(own) if own.exists() else shutil.which("ray") or str(own)
 
 
 def free_port() -> int:
