@@ -165,6 +165,14 @@ class Filter:
     def replace(self, **changes: object) -> Filter:
         return dataclasses.replace(self, **changes)
 
+    def portable(self) -> Filter:
+        """The filter with every painting as pixels, so a worker on another machine can use it."""
+        styles = tuple(
+            s if isinstance(s.source, Image.Image) else StyleImage(images.load(s.source), s.weight, s.scale)
+            for s in self.styles
+        )
+        return self.replace(styles=styles)
+
     def describe(self) -> dict[str, object]:
         """JSON-ready parameters, for PNG metadata and logs."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "styles"}

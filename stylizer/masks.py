@@ -62,9 +62,7 @@ class Mask:
 
     def portable(self) -> "Mask":
         """The same mask as pixels, for a worker that cannot read our files."""
-        from .pool import portable  # pool imports the engine, which imports this module
-
-        return Mask(self.image(), portable(self.outside) if self.outside is not None else None)
+        return Mask(self.image(), self.outside.portable() if self.outside is not None else None)
 
 
 def mask_image(source: images.ImageSource, max_pixels: int = images.MAX_INPUT_PIXELS) -> images.Image.Image:

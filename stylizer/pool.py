@@ -48,7 +48,7 @@ from . import images
 from .cluster import RaySettings, size_cpu_workers
 from .engine import Result, Stylizer
 from .errors import Cancelled, StylizerError
-from .filter import Filter, StyleImage
+from .filter import Filter
 from .masks import Mask
 from .quality import for_quality
 from .transfer import CancelCheck, Progress, ProgressCallback
@@ -155,15 +155,6 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def portable(filter: Filter) -> Filter:
-    """The filter with every painting as pixels, so a worker on another machine can use it."""
-    styles = tuple(
-        s if isinstance(s.source, images.Image.Image) else StyleImage(images.load(s.source), s.weight, s.scale)
-        for s in filter.styles
-    )
-    return filter.replace(styles=styles)
-
-
 def job_id(photo: images.Image.Image, filter: Filter, quality: str, mask: Mask | None = None) -> str:
     """Names a painting by what it is made of: the photo's pixels, the filter (its paintings
     by their pixels), the quality, the mask and the code. The same job asked twice is the
@@ -176,7 +167,7 @@ def job_id(photo: images.Image.Image, filter: Filter, quality: str, mask: Mask |
 
 def _filter_key(filter: Filter) -> tuple:
     fields = {f.name: getattr(filter, f.name) for f in dataclasses.fields(filter) if f.name != "styles"}
-    return sorted(fields.items()), [(s.identity, s.weight, s.scale) for s in portable(filter).styles]
+    return sorted(fields.items()), [(s.identity, s.weight, s.scale) for s in filter.portable().styles]
 
 
 class PaintWorker:
@@ -386,7 +377,7 @@ class RayPainter:
 
     def paint(self, content, filter, quality="normal", on_progress=None, cancel=None, preview_every=0, mask=None) -> Result:
         photo = images.load(content)
-        shipped = portable(filter)
+        shipped = filter.portable()
         mask = mask.portable() if mask is not None else None
         job = job_id(photo, shipped, quality, mask)
         image, stats = self._with_retries(job, cancel, lambda index: self._run(
@@ -412,7 +403,7 @@ class RayPainter:
                 continue
             batch.append(index)
             photos.append(photo)
-            shipped.append(portable(filters[index]))
+            shipped.append(filters[index].portable())
             ports.append(masks[index].portable() if masks[index] is not None else None)
             jobs.append(job_id(photo, shipped[-1], quality, ports[-1]))
         if batch:
@@ -620,4 +611,4 @@ def make_painter(
     return LocalPainter(stylizer or Stylizer(device, precision, max_memory_gb))
 
 
-__all__ = ["CLUSTER_LOST_EXIT", "ClusterLost", "LocalPainter", "Painter", "RayPainter", "RaySettings", "WorkerFailed", "job_id", "make_painter", "portable"]
+__all__ = ["CLUSTER_LOST_EXIT", "ClusterLost", "LocalPainter", "Painter", "RayPainter", "RaySettings", "WorkerFailed", "job_id", "make_painter"]

@@ -27,7 +27,7 @@ from ray_support import Pace, Stopwatch, local_cluster
 from stylizer import Filter, images
 from stylizer.cluster import RaySettings
 from stylizer.masks import Mask
-from stylizer.pool import LocalPainter, job_id, portable
+from stylizer.pool import LocalPainter, job_id
 
 from stylizer.pool import RayPainter
 
@@ -127,10 +127,10 @@ def test_a_worker_receives_pixels_and_numbers_never_a_path(tmp_path):
     mask_path = tmp_path / "photo.mask.png"
     images.Image.new("L", (8, 6), 255).save(mask_path)
     mask = Mask(mask_path, outside=Filter(styles=(presets / "wave.jpg",)))
-    shipped = pickle.dumps((images.load(PHOTO), portable(flt), mask.portable()))
+    shipped = pickle.dumps((images.load(PHOTO), flt.portable(), mask.portable()))
     assert str(tmp_path).encode() not in shipped
     assert b"starry.jpg" not in shipped and b"wave.jpg" not in shipped and b"mask.png" not in shipped
-    assert job_id(images.load(PHOTO), flt, "normal") == job_id(images.load(PHOTO), portable(flt), "normal")
+    assert job_id(images.load(PHOTO), flt, "normal") == job_id(images.load(PHOTO), flt.portable(), "normal")
     assert job_id(images.load(PHOTO), flt, "normal") != job_id(images.load(PHOTO), flt, "quick")
 
 
@@ -181,7 +181,7 @@ def test_a_worker_killed_while_the_other_is_busy_is_waited_for_and_the_painting_
             busy_done.set()
 
     flt = _filter(iterations=300)
-    job = job_id(images.load(PHOTO), portable(flt), "normal")
+    job = job_id(images.load(PHOTO), flt.portable(), "normal")
     outcome: dict = {}
 
     def paint_the_job() -> None:
