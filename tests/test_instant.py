@@ -138,3 +138,21 @@ def test_quick_starts_from_the_instant_painting(stylizer):
     quick = stylizer.stylize(PHOTO, for_quality(base, "quick"))
     from_photo = stylizer.stylize(PHOTO, for_quality(base, "quick").replace(init="content"))
     assert quick.stats.losses["total"] < from_photo.stats.losses["total"]
+
+
+def test_an_instant_print_size_is_painted_within_the_memory_budget_and_enlarged(monkeypatch):
+    """The feed-forward network ran at up to 8192 px whatever the memory budget."""
+    from stylizer import Stylizer
+    from stylizer.instant import InstantPainter
+
+    small = Stylizer("cpu", "fp32", max_memory_gb=0.03)  # room for about 86,000 pixels
+    painted_at = []
+    original = InstantPainter.paint
+    monkeypatch.setattr(InstantPainter, "paint", lambda self, photo, vector: painted_at.append(photo.size)
+                        or original(self, photo, vector))
+    result = small.paint(PHOTO, Filter(styles=(PAINTING,), size=512), "instant")
+    assert result.image.size == (512, 384), "the asked size, enlarged"
+    width, height = painted_at[-1]
+    assert width * height * 350 <= 0.03e9 and width >= 300, painted_at
+    small.paint(PHOTO, Filter(styles=(PAINTING,), size=256), "instant")
+    assert painted_at[-1] == (256, 192), "within the budget it paints at the size asked"
