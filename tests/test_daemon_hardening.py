@@ -20,7 +20,7 @@ from conftest import EXAMPLES, PHOTO, ROOT
 from daemon.config import Rule, state_dir_for
 from daemon.journal import JOURNAL_NAME
 from daemon_support import SETTLE, outputs, settle, wait_for, zero
-from test_daemon_safety import _fill, small_disk  # noqa: F401 (a fixture)
+from test_daemon_safety import Crash, _fill, small_disk  # noqa: F401 (a fixture)
 from stylizer import images
 
 SECOND_PHOTO = EXAMPLES / "rocket.jpg"
@@ -276,10 +276,6 @@ def test_after_a_restart_status_counts_only_what_really_waits(tmp_path, stylizer
         assert service.status.snapshot()["done"] == 0
         wait_for(lambda: read_status(state_dir_for(out))["queued"] == 0, timeout=10,
                  message="status.json to say nothing waits")
-
-
-class Crash(BaseException):
-    """Stands in for kill -9: none of the daemon's except clauses catch it."""
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
