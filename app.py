@@ -414,7 +414,7 @@ def refuse_server_paths(blocks: gr.Blocks) -> None:
     """Answer a call that names a file on the server with our own words.
 
     Gradio refuses such a file (good) with a message that echoes the path, and for a
-    file:// address the app's working folder ("Cannot move /work/app/file:/etc/passwd to
+    file:// address the app's working folder ("Cannot move /srv/app/file:/etc/passwd to
     the gradio cache dir because it was not uploaded by a user"). Its refusals come from
     Blocks.preprocess_data (gradio 6: processing_utils._check_allowed raises
     InvalidPathError, check_all_files_in_cache a gr.Error), before any handler of ours runs,
