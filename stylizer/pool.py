@@ -480,23 +480,16 @@ class RayPainter:
             delay = min(delay * 2, longest)
 
     def _run(self, index, job, photo, shipped, quality, on_progress, cancel, preview_every, mask) -> tuple:
-        ray = self._ray
         worker = self._workers[index]
         stream = worker.paint.remote(job, photo, shipped, quality, preview_every, mask)
+
+        def between() -> None:
+            if cancel is not None and cancel():
+                raise Cancelled()
+
         finished = False
         try:
-            while True:
-                ready, _ = ray.wait([stream], timeout=POLL_S)
-                if cancel is not None and cancel():
-                    raise Cancelled()
-                if not ready:
-                    continue
-                try:
-                    item = ray.get(next(stream))
-                except StopIteration:
-                    raise StylizerError("a Ray worker ended a painting without a result") from None
-                except ray.exceptions.RayTaskError as exc:
-                    raise exc.cause from None  # the painting's own error, as if painted here
+            for item in self._received(stream, between):
                 if isinstance(item, Progress):
                     if on_progress is not None:
                         on_progress(item)
@@ -504,6 +497,7 @@ class RayPainter:
                 finished = True
                 image, stats = item
                 return image, stats
+            raise StylizerError("a Ray worker ended a painting without a result")
         finally:
             if not finished:
                 worker.cancel.options(concurrency_group=CONTROL).remote(job)  # cancelled, or the caller failed: free the worker
@@ -512,36 +506,47 @@ class RayPainter:
                    preview_every) -> list:
         """Stream one batch from worker `index`: progress to `on_progress` (by the caller's
         photo index), a photo's cancel to the worker as it happens; the batch's results."""
-        ray = self._ray
         worker = self._workers[index]
         stream = worker.paint_many.remote(jobs, photos, shipped, quality, preview_every, masks)
         told: set[int] = set()
+
+        def between() -> None:
+            for position, check in enumerate(cancels):
+                if position not in told and check is not None and check():
+                    told.add(position)
+                    worker.cancel.options(concurrency_group=CONTROL).remote(jobs[position])
+
         finished = False
         try:
-            while True:
-                ready, _ = ray.wait([stream], timeout=POLL_S)
-                for position, check in enumerate(cancels):
-                    if position not in told and check is not None and check():
-                        told.add(position)
-                        worker.cancel.options(concurrency_group=CONTROL).remote(jobs[position])
-                if not ready:
-                    continue
-                try:
-                    item = ray.get(next(stream))
-                except StopIteration:
-                    raise StylizerError("a Ray worker ended a batch without its results") from None
-                except ray.exceptions.RayTaskError as exc:
-                    raise exc.cause from None
+            for item in self._received(stream, between):
                 if isinstance(item, tuple):
                     if on_progress is not None:
                         on_progress(slots[item[0]], item[1])
                     continue
                 finished = True
                 return item
+            raise StylizerError("a Ray worker ended a batch without its results")
         finally:
             if not finished:
                 for job in jobs:
                     worker.cancel.options(concurrency_group=CONTROL).remote(job)
+
+    def _received(self, stream, between: Callable[[], None]) -> Iterator:
+        """What a worker's stream yields, as it comes; `between` runs at least every
+        `POLL_S` meanwhile (to answer cancels). A painting's own error is raised as if it
+        had been painted here."""
+        ray = self._ray
+        while True:
+            ready, _ = ray.wait([stream], timeout=POLL_S)
+            between()
+            if not ready:
+                continue
+            try:
+                yield ray.get(next(stream))
+            except StopIteration:
+                return
+            except ray.exceptions.RayTaskError as exc:
+                raise exc.cause from None
 
     def _watch(self) -> None:
         """Asks every worker, every `WATCH_S`, whether Ray still has it, so that a lost
