@@ -42,7 +42,7 @@ from .errors import Cancelled, FilterError, StylizerError
 from .masks import Mask, soft_mask, soft_mask_image
 from .masks import layer_masks as feature_masks
 from .masks import blend as blend_region
-from .objective import Objective, StyleTerm, Terms, layer_masks
+from .objective import Objective, StyleTerm, Terms, layer_masks, loss_parts, statistics
 from .tiling import (
     auto_tile,
     estimated_bytes,
@@ -262,7 +262,7 @@ class Stylizer:
         for indices in groups.values():
             # No more pictures than the memory budget holds untiled, as each would be alone:
             # a batch that had to be tiled would paint them differently (the halos).
-            last = self._plan(jobs[indices[0]])[-1]
+            last = self._plan(jobs[indices[0]].photo, jobs[indices[0]].filter)[-1]
             size = max(1, min(batch_size, int(self.memory_budget // estimated_bytes(last.width, last.height))))
             for start in range(0, len(indices), size):
                 batch = [jobs[i] for i in indices[start : start + size]]
@@ -298,7 +298,7 @@ class Stylizer:
     def _batch_key(self, job: "_Job") -> tuple:
         """Jobs with equal keys can share a batch: same sizes, schedule and network."""
         filter = job.filter
-        plan = self._plan(job)
+        plan = self._plan(job.photo, filter)
         plan = auto_plan(plan) if filter.auto_strength else (plan, None)
         layers = tuple(dict.fromkeys((*filter.style_layers, filter.content_layer)))
         return (repr(plan), layers, filter.pooling, self._dtype_for(filter), filter.optimizer, filter.learning_rate,
@@ -468,8 +468,7 @@ class Stylizer:
         """A warning, before any work, when this painting's largest scale would be tiled so
         finely that it takes many times longer than usual (tiling.slow_tiling_note); None
         when it is painted in one piece or in tiles of a reasonable size."""
-        photo = images.load(content)
-        last = plan_scales(*photo.size, filter.size, filter.scales, filter.iterations)[-1]
+        last = self._plan(images.load(content), filter)[-1]
         return slow_tiling_note(last.width, last.height, self.memory_budget, filter.tile)
 
     # -- internals ---------------------------------------------------------------------
@@ -480,7 +479,7 @@ class Stylizer:
         first = jobs[0].filter
         torch.manual_seed(first.seed)
         network = self.network(first)
-        plan = self._plan(jobs[0])
+        plan = self._plan(jobs[0].photo, jobs[0].filter)
         plan, measure_at = auto_plan(plan) if first.auto_strength else (plan, None)
         numbers = scale_numbers(plan)  # auto's split scale is one scale to the user
         for job in jobs:
@@ -521,8 +520,9 @@ class Stylizer:
                 continue
             job.result = self._result(job, network, tiles, plan)
 
-    def _plan(self, job: "_Job") -> list:
-        return plan_scales(*job.photo.size, job.filter.size, job.filter.scales, job.filter.iterations)
+    @staticmethod
+    def _plan(photo: images.Image.Image, filter: Filter) -> list:
+        return plan_scales(*photo.size, filter.size, filter.scales, filter.iterations)
 
     def _prepare_scale(self, job: "_Job", network, scale, tiles) -> Terms:
         """The photo, targets and loss terms of one job at one scale (no gradients)."""
@@ -577,14 +577,15 @@ class Stylizer:
         """The finished picture with its losses and the independent distances."""
         filter, pixels = job.filter, job.picture.pixels
         with torch.no_grad():
-            measure = Objective(network, [job.terms], tiles)
-            final_parts = {k: float(v) for k, v in measure.parts(pixels)[0].items()}
             if tiles:
+                final_parts = Objective(network, [job.terms], tiles).parts(pixels)[0]
                 metrics_style = gram_distance(tiled_grams(network, pixels, job.style_targets, tiles), job.style_targets)
                 features = {filter.content_layer: tiled_features(network, pixels, filter.content_layer, tiles)}
-            else:
+            else:  # one network pass serves the losses and the distances
                 features = network(pixels)
+                final_parts = loss_parts(statistics(features, job.terms), job.terms, pixels)
                 metrics_style = style_distance(features, job.style_targets)
+            final_parts = {k: float(v) for k, v in final_parts.items()}
             metrics_content = content_distance(features[filter.content_layer], job.content_target)
         image = images.to_image(self._finish(pixels, job.photo_t, filter.preserve_color == "luminance", job.keep_photo))
         state = job.picture.state
