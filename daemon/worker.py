@@ -50,7 +50,7 @@ from .files import (
     write_bytes_durably,
     write_text_atomically,
 )
-from .journal import InputKey, Journal
+from .journal import InputKey, Journal, MaskFile
 from .masks import file_identity, find_mask, mask_name_for, photos_of
 from .status import StatusBoard
 
@@ -161,7 +161,7 @@ class Worker:
             try:
                 key, _stat = self._identify(watch, photo, PurePosixPath(photo.relative_to(watch).as_posix()),
                                             settings.config.follow_links)
-                mask_file = (key.watch, relative, *file_identity(mask_path))
+                mask_file = _mask_file(watch, mask_path)
             except (InputFailed, OSError):
                 waiting.append(photo)  # its own job reports what is wrong
                 continue
@@ -199,9 +199,8 @@ class Worker:
         if mask_path is None:
             self.journal.mask(key, None, None)
             return key, None
-        _check_link(mask_path, watch, settings.config.follow_links, what="mask")
         try:
-            mask_file = (key.watch, mask_path.relative_to(watch).as_posix(), *file_identity(mask_path))
+            mask_file = _mask_file(watch, mask_path)
         except OSError as exc:
             raise InputFailed(f"its mask {mask_path.name} cannot be read ({exc.strerror or exc})") from None
         earlier = [owner for owner in self.journal.mask_owners(mask_file)
@@ -239,7 +238,7 @@ class Worker:
     def _owns(self, key: InputKey, mask_path: Path) -> bool:
         """Was this mask file given to this photo version (painted with it, or arrived too late)?"""
         try:
-            identity = (key.watch, mask_path.relative_to(key.watch).as_posix(), *file_identity(mask_path))
+            identity = _mask_file(Path(key.watch), mask_path)
         except OSError:
             return False
         return key.input in self.journal.mask_owners(identity)
@@ -395,11 +394,16 @@ class Worker:
     def _mask_may_go(self, key: InputKey | None, watch: Path, mask_path: Path) -> bool:
         """A failed photo takes its mask along unless the mask was given to another photo."""
         try:
-            identity = (str(watch), mask_path.relative_to(watch).as_posix(), *file_identity(mask_path))
+            identity = _mask_file(watch, mask_path)
         except OSError:
             return True  # a broken link or unreadable mask: it goes with the photo it failed
         owners = self.journal.mask_owners(identity)
         return not owners or (key is not None and owners == {key.input})
+
+
+def _mask_file(watch: Path, mask_path: Path) -> MaskFile:
+    """A mask file as the journal knows it: where it lies and which file it is right now."""
+    return (str(watch), mask_path.relative_to(watch).as_posix(), *file_identity(mask_path))
 
 
 def _check_link(path: Path, watch: Path, follow_links: bool, what: str) -> None:
