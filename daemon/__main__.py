@@ -93,26 +93,31 @@ def _run_parser() -> argparse.ArgumentParser:
         description="Watch folders and stylize every photo dropped into them.",
         epilog="Also: `python -m daemon status --out OUTBOX` shows what a running daemon is doing.",
     )
-    parser.add_argument("inbox", nargs="?", type=Path, help="folder to watch; drop photos into INBOX/<preset-id>/")
-    parser.add_argument("--out", type=Path, help="where the paintings go: OUTBOX/<preset-id>/")
-    parser.add_argument("--config", type=Path, help="daemon.yaml with watch folders, rules and settings")
-    parser.add_argument("--presets", type=Path, action="append", default=[], metavar="DIR", help="extra presets folder")
+    parser.add_argument("inbox", nargs="?", type=Path, help="folder to watch; drop photos into INBOX/<preset-id>/ (no default: give INBOX --out OUTBOX, or --config)")
+    parser.add_argument("--out", type=Path, metavar="OUTBOX", help="where the paintings go: OUTBOX/<preset-id>/ (no default)")
+    parser.add_argument("--config", type=Path, metavar="YAML",
+                        help="daemon.yaml with watch folders, rules and settings (default: none, INBOX --out OUTBOX)")
+    parser.add_argument("--presets", type=Path, action="append", default=[], metavar="DIR", help="extra presets folder (repeatable; default: the built-in presets and STYLIZER_PRESETS)")
     parser.add_argument("--originals", choices=ORIGINALS, default="keep",
-                        help="keep originals in place, or move them to processed/ once painted")
+                        help="keep originals in place (default), or move them to INBOX/processed/ once painted")
     parser.add_argument("--format", choices=FORMATS, default="same", help="output format (default: same as the photo)")
     parser.add_argument("--quality", choices=QUALITIES, default="normal",
-                        help="how much painting: instant (under a second), quick, normal (default), high")
-    parser.add_argument("--jpeg-quality", type=int, default=DEFAULT_QUALITY, help="JPEG/WebP quality")
-    parser.add_argument("--size", type=int, help="long side of the outputs (default: each preset's)")
-    parser.add_argument("--device", choices=DEVICES, default="auto")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+                        help="how much painting: instant (under a second), quick (the instant painting refined by 15 iterations), "
+                        "normal (default), high (3x the iterations)")
+    parser.add_argument("--jpeg-quality", type=int, default=DEFAULT_QUALITY, metavar="Q",
+                        help=f"JPEG/WebP quality, 1 to 100 (default {DEFAULT_QUALITY})")
+    parser.add_argument("--size", type=int, metavar="PX", help="long side of the outputs, up to 8192 (default: each preset's)")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="default auto: cuda, then mps, then cpu")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="default auto: bf16 where the hardware runs it natively, else fp32")
     parser.add_argument("--ray", metavar="ADDRESS",
-                        help="paint on a Ray cluster: auto (the one this machine belongs to) or HOST:PORT")
-    parser.add_argument("--workers", type=int, metavar="N", help="with --ray: workers to start (default: one per GPU)")
+                        help="paint on a Ray cluster: auto (the one this machine belongs to) or HOST:PORT "
+                        "(default: paint in this process)")
+    parser.add_argument("--workers", type=int, metavar="N", help="with --ray: workers to start (default: one per GPU, or one per 2 cores without GPUs)")
     parser.add_argument("--settle", type=float, default=DEFAULT_SETTLE_SECONDS, metavar="SECONDS",
-                        help="how long a file must stay unchanged before it is read (0 to 600)")
+                        help=f"how long a file must stay unchanged before it is read, 0 to 600 (default {DEFAULT_SETTLE_SECONDS:g})")
     parser.add_argument("--follow-links", action="store_true",
-                        help="paint files reached through symbolic links that lead out of the watch folder")
+                        help="paint files reached through symbolic links that lead out of the watch folder (default: refuse them)")
     return parser
 
 
@@ -145,8 +150,8 @@ def _parse_run(argv: Sequence[str]) -> argparse.Namespace:
 def _status(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"{PROG} status", description="Show what a daemon is doing.")
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--out", type=Path, help="the daemon's output folder")
-    where.add_argument("--config", type=Path, help="the daemon's daemon.yaml")
+    where.add_argument("--out", type=Path, metavar="OUTBOX", help="the daemon's output folder (no default: give --out or --config)")
+    where.add_argument("--config", type=Path, metavar="YAML", help="the daemon's daemon.yaml (no default)")
     args = parser.parse_args(argv)
     try:
         output = read_config(args.config).output if args.config else args.out.resolve()

@@ -377,7 +377,7 @@ def _build_parser(command: str | None, prog: str) -> argparse.ArgumentParser:
         return parser
     if command == "presets":
         parser = _Parser(prog=f"{prog} presets", description="List the presets found, with any load errors.")
-        parser.add_argument("--presets", action="append", default=[], metavar="DIR", help="extra presets folder (repeatable)")
+        parser.add_argument("--presets", action="append", default=[], metavar="DIR", help="extra presets folder (repeatable; default: the built-in presets and STYLIZER_PRESETS)")
         parser.add_argument("--json", action="store_true", help="one JSON object per preset")
         return parser
     if command == "sheet":
@@ -393,12 +393,12 @@ def _build_parser(command: str | None, prog: str) -> argparse.ArgumentParser:
         "(use '<command> --help').",
     )
     parser.add_argument("content", type=Path, nargs="+", help="content photo(s)")
-    parser.add_argument("-o", "--output", type=Path, help="image to write (.png/.jpg/.webp), for one photo")
+    parser.add_argument("-o", "--output", type=Path, help="image to write (.png/.jpg/.webp), for one photo (no default: give -o or --out-dir)")
     parser.add_argument("--out-dir", type=Path, metavar="DIR",
-                        help="folder for the paintings of several photos (NAME.png each), painted in batches")
+                        help="folder for the paintings of several photos (NAME.png each), painted in batches (no default)")
     _add_filter_flags(parser, with_styles=True)
     where = parser.add_argument_group("where the style goes")
-    where.add_argument("--mask", type=Path, metavar="MASK", help="paint only where MASK is white (or opaque); any size")
+    where.add_argument("--mask", type=Path, metavar="MASK", help="paint only where MASK is white (or opaque); any size (default: paint everywhere)")
     where.add_argument("--mask-style", metavar="IMG_OR_PRESET",
                        help="with --mask: paint the black part with this painting or preset (default: keep the photo)")
     return parser
@@ -407,29 +407,32 @@ def _build_parser(command: str | None, prog: str) -> argparse.ArgumentParser:
 def _add_filter_flags(parser: argparse.ArgumentParser, with_styles: bool) -> None:
     if with_styles:
         style = parser.add_argument_group("style")
-        style.add_argument("--style", action="append", type=Path, default=[], metavar="IMG", help="style image (repeatable)")
-        style.add_argument("--style-weights", type=float, nargs="+", metavar="W", help="blend weight per --style")
-        style.add_argument("--preset", metavar="ID", help="a preset filter instead of --style")
-    parser.add_argument("--presets", action="append", default=[], metavar="DIR", help="extra presets folder (repeatable)")
+        style.add_argument("--style", action="append", type=Path, default=[], metavar="IMG", help="style image (repeatable; no default: give --style or --preset)")
+        style.add_argument("--style-weights", type=float, nargs="+", metavar="W", help="blend weight per --style (default: 1 each)")
+        style.add_argument("--preset", metavar="ID", help="a preset filter instead of --style (no default; list them with 'presets')")
+    parser.add_argument("--presets", action="append", default=[], metavar="DIR", help="extra presets folder (repeatable; default: the built-in presets and STYLIZER_PRESETS)")
     algo = parser.add_argument_group("algorithm (defaults: the paper's, or the preset's)")
     if with_styles:
         algo.add_argument(
             "--quality", choices=QUALITIES, default="normal",
-            help="instant: the feed-forward painting alone (under a second); quick: that refined by "
-            f"{QUICK_ITERATIONS} full-size iterations; normal (default); high: {HIGH_FACTOR}x the iterations",
+            help="instant: the feed-forward painting alone (under a second); quick: that painting refined by "
+            f"{QUICK_ITERATIONS} iterations, at full size up to 512 px (larger sizes add a half-size scale per "
+            "doubling: 10 at half size and 5 at full size up to 1024 px); normal (default): the filter's own "
+            f"schedule; high: {HIGH_FACTOR}x the iterations",
         )
-    algo.add_argument("--style-scale", type=float, metavar="S", help="style image size relative to the output")
+    algo.add_argument("--style-scale", type=float, metavar="S", help="style image size relative to the output (default 1)")
     algo.add_argument("--size", type=int, metavar="PX", help=f"long side of the output in pixels (default {Filter.size}, up to 8192)")
     algo.add_argument("--tile", type=int, metavar="PX",
                       help="paint print sizes tile by tile, PX per tile (default 0: only when the image would not fit --max-memory)")
     algo.add_argument("--iterations", type=int, metavar="N", help=f"total iterations over all scales (default {Filter.iterations})")
     algo.add_argument("--scales", type=int, metavar="N", help=f"coarse-to-fine scales up to 512 px; larger sizes add one per doubling (default {Filter.scales})")
-    algo.add_argument("--ratio", type=float, metavar="R", help="content/style ratio alpha/beta (default 1e-6)")
+    algo.add_argument("--ratio", type=float, metavar="R", help="content/style ratio alpha/beta (default 1e-6, or the preset's)")
     algo.add_argument("--strength", metavar="S", help="style strength 0..10 instead of --ratio (6 = 1e-6), or auto: "
-                      "chosen for this photo and painting, so every pair is about equally painted")
+                      "chosen for this photo and painting, so every pair is about equally painted "
+                      "(default 6, or the preset's: auto for the built-in ones)")
     algo.add_argument("--layer-weights", type=float, nargs=5, metavar="W", help="conv1_1..conv5_1 weights (default 1 0.8 0.5 0.3 0.1)")
     algo.add_argument("--tv-weight", type=float, metavar="W", help="total-variation smoothing (default 0)")
-    algo.add_argument("--init", choices=INITS, help="start from the photo (default), noise, the style or the instant painting")
+    algo.add_argument("--init", choices=INITS, help="start from the photo (content, the default), smooth noise, the style painting or the instant painting")
     algo.add_argument("--optimizer", choices=OPTIMIZERS, help="lbfgs (default) or adam")
     algo.add_argument("--learning-rate", type=float, metavar="LR", help="Adam step size in pixel units (default 5)")
     algo.add_argument("--preserve-color", choices=COLOR_MODES, help="keep the photo's colours (default none)")
@@ -438,9 +441,9 @@ def _add_filter_flags(parser: argparse.ArgumentParser, with_styles: bool) -> Non
     algo.add_argument("--losses", choices=LOSSES,
                       help="normalized (default: the same balance at every size) or paper (Gatys et al.'s sums, eqs. 1-3)")
     run = parser.add_argument_group("running")
-    run.add_argument("--device", choices=DEVICES, default="auto", help="default: cuda, then mps, then cpu")
-    run.add_argument("--precision", choices=PRECISIONS, default="auto", help="default: bf16 where the hardware is fast at it")
+    run.add_argument("--device", choices=DEVICES, default="auto", help="default auto: cuda, then mps, then cpu")
+    run.add_argument("--precision", choices=PRECISIONS, default="auto", help="default auto: bf16 where the hardware runs it natively (CUDA, CPUs with AMX or AVX-512-BF16), else fp32")
     run.add_argument("--max-memory", type=float, metavar="GB",
                      help="memory a painting may use before it is tiled (default: 60%% of RAM, or 80%% of the GPU's)")
-    run.add_argument("--json", action="store_true", help="print one JSON line with time, iterations and final losses")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--json", action="store_true", help="print one JSON line with time, iterations and final losses (default: a summary line)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar (default: a bar on a terminal, a line every 10%% otherwise)")
