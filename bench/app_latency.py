@@ -66,17 +66,18 @@ def main() -> None:
     from gradio_client import Client, handle_file
 
     import app
+    from webapp import handlers, services, settings
 
-    if args.quality and args.quality not in dict(app.QUALITY).values():
-        raise SystemExit(f"--quality must be one of the page's Quality choices: {list(dict(app.QUALITY).values())}")
-    print(f"app imported in {time.perf_counter() - started:.1f} s ({app.stylizer.description})")
+    if args.quality and args.quality not in dict(settings.QUALITY).values():
+        raise SystemExit(f"--quality must be one of the page's Quality choices: {list(dict(settings.QUALITY).values())}")
+    print(f"app imported in {time.perf_counter() - started:.1f} s ({services.stylizer.description})")
     warm = [t for t in threading.enumerate() if t.name == "warm-presets"]
     if warm:
         started = time.perf_counter()
         warm[0].join()
         print(f"preset warm-up finished {time.perf_counter() - started:.1f} s later")
 
-    paint = next(fn for fn in app.demo.fns.values() if fn.fn is app.paint)
+    paint = next(fn for fn in app.demo.fns.values() if fn.fn is handlers.paint)
     values = {block: getattr(block, "value", None) for block in paint.inputs}
     values[app.content] = handle_file(str(args.photo))
     if args.preset:

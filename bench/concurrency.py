@@ -57,8 +57,9 @@ def _page_inputs(photo: Path, size: int | None, quality: str) -> list:
     from gradio_client import handle_file
 
     import app
+    from webapp import handlers
 
-    paint = next(fn for fn in app.demo.fns.values() if fn.fn is app.paint)
+    paint = next(fn for fn in app.demo.fns.values() if fn.fn is handlers.paint)
     values = {block: getattr(block, "value", None) for block in paint.inputs}
     values[app.content] = handle_file(str(photo))
     values[app.quality] = quality

@@ -102,6 +102,7 @@ def app_url():
             else:
                 os.environ["STYLIZER_WARM"] = previous
     import app
+    from webapp import line
 
     port = _free_port()
     app.demo.queue().launch(
@@ -110,12 +111,13 @@ def app_url():
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
-        for run_id in list(app._running.values()):
-            app.cancel_run(run_id)  # a failed test must not leave a painting running
+        for run_id in list(line.running().values()):
+            line.cancel_run(run_id)  # a failed test must not leave a painting running
         app.demo.close()
         if imported_here:
             # Let a later test module import the app with its own environment.
-            sys.modules.pop("app", None)
+            for name in [name for name in sys.modules if name == "app" or name.split(".")[0] == "webapp"]:
+                sys.modules.pop(name, None)
 
 
 @pytest.fixture
@@ -197,14 +199,14 @@ def test_paint_shows_live_previews_then_the_result(page):
 
 
 def test_cancel_stops_a_long_run_promptly(page):
-    import app
+    from webapp import line
 
     _upload_photo(page)
     page.locator("#quality label", has_text="High").click()  # 3x the default iterations at 512 px: minutes
     page.locator("#paint").click()
     page.locator("#status progress").wait_for(timeout=60_000)  # the optimization is under way
     assert painting_threads(), "no painting thread while the progress bar shows"
-    assert list(app._running) not in ([], ["local"]), "the run is not filed under the browser's session"
+    assert list(line.running()) not in ([], ["local"]), "the run is not filed under the browser's session"
 
     started = time.monotonic()
     page.locator("#cancel").click()
@@ -218,7 +220,7 @@ def test_cancel_stops_a_long_run_promptly(page):
     assert shown < 5, f"'Stopped' took {shown:.1f} s to show"
     assert not painting_threads(), "the painting thread still runs 10 s after Cancel"
     assert stopped < 5, f"the painting thread took {stopped:.1f} s to stop"
-    assert not app._running
+    assert not line.running()
     # No progress line sent just before Cancel may land after "Stopped" and stay.
     page.locator("#status progress").wait_for(state="detached", timeout=5_000)
     time.sleep(1)
@@ -229,7 +231,7 @@ def test_cancel_stops_a_long_run_promptly(page):
 
 def test_an_instant_preview_shows_while_another_users_painting_runs(browser, app_url):
     """Two people: one painting holds the stylizer; the other still gets a picture at once."""
-    import app
+    from webapp import line
 
     contexts = [browser.new_context(viewport={"width": 1280, "height": 1000}) for _ in range(2)]
     try:
@@ -280,8 +282,8 @@ def test_an_instant_preview_shows_while_another_users_painting_runs(browser, app
     finally:
         for context in contexts:
             context.close()
-        for run_id in list(app._running.values()):
-            app.cancel_run(run_id)
+        for run_id in list(line.running().values()):
+            line.cancel_run(run_id)
 
 
 def test_a_file_that_is_not_an_image_gets_our_own_message(page, tmp_path):

@@ -1,4 +1,4 @@
-"""app.py on a ZeroGPU Space: the `spaces` package's rules (see app.py), and its real fork.
+"""app.py on a ZeroGPU Space: the `spaces` package's rules (see webapp/settings.py), and its real fork.
 
 The rules: CUDA only from the main thread at import, everything that crosses into the GPU
 worker pickled, and closing the stream is what stops a painting. The first test imports the
@@ -31,11 +31,12 @@ pytest.importorskip("spaces", reason="the `spaces` package is missing: pip insta
 def test_on_zero_gpu_the_app_builds_its_network_in_the_main_thread_and_starts_no_warm_up_thread():
     probe = (
         "import threading, app\n"
-        "print('zero-gpu', app.ZERO_GPU)\n"
-        "print('device', app.stylizer.device.type)\n"
+        "from webapp import services, settings, zerogpu\n"
+        "print('zero-gpu', settings.ZERO_GPU)\n"
+        "print('device', services.stylizer.device.type)\n"
         "print('threads', sorted(t.name for t in threading.enumerate()))\n"
-        "print('decorated', hasattr(app.stylize_stream, '__wrapped__'))\n"
-        "print('networks', len(app.stylizer._networks))\n"
+        "print('decorated', hasattr(zerogpu.stylize_stream, '__wrapped__'))\n"
+        "print('networks', len(services.stylizer._networks))\n"
     )
     env = {**os.environ, "SPACES_ZERO_GPU": "1", "SPACES_ZERO_DEVICE_API_URL": "http://127.0.0.1:9/", "STYLIZER_WARM": "1"}
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -48,14 +49,14 @@ def test_on_zero_gpu_the_app_builds_its_network_in_the_main_thread_and_starts_no
 
 def test_what_crosses_into_the_gpu_worker_pickles():
     """ZeroGPU off: the values the fork would pickle, pickled here by hand."""
-    import app
+    from webapp import zerogpu
 
     flt = Filter(styles=(PAINTING,), size=48, scales=1, iterations=12)
     photo = images.load(PHOTO)
     mask = Mask(images.Image.new("L", (8, 8), 255), outside=flt)
     pickle.loads(pickle.dumps((photo, flt, "run-id", mask)))
-    assert 20 <= app.gpu_seconds(photo, flt, "run-id") <= 300
-    items = list(app.stylize_stream(photo, flt, "run-id"))
+    assert 20 <= zerogpu.gpu_seconds(photo, flt, "run-id") <= 300
+    items = list(zerogpu.stylize_stream(photo, flt, "run-id"))
     assert any(getattr(item, "preview", None) is not None for item in items[:-1]), "previews cross too"
     for item in items:
         assert type(pickle.loads(pickle.dumps(item))) is type(item)
@@ -64,9 +65,9 @@ def test_what_crosses_into_the_gpu_worker_pickles():
 def test_closing_the_stream_stops_the_painting():
     """What Gradio's Cancel does, and on ZeroGPU the only way to reach the worker (here with
     ZeroGPU off: the generator's own answer to being closed)."""
-    import app
+    from webapp import line, zerogpu
 
-    stream = app.stylize_stream(images.load(PHOTO), Filter(styles=(PAINTING,), size=64, scales=1, iterations=10_000), "r")
+    stream = zerogpu.stylize_stream(images.load(PHOTO), Filter(styles=(PAINTING,), size=64, scales=1, iterations=10_000), "r")
     next(stream)
     assert painting_threads()
     stream.close()
@@ -74,7 +75,7 @@ def test_closing_the_stream_stops_the_painting():
     while painting_threads() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not painting_threads(), "the painting thread still runs after the stream was closed"
-    assert not app._cancel_flags
+    assert not line._cancel_flags
 
 
 def test_a_painting_runs_in_the_real_zero_gpu_fork_and_closing_it_frees_the_worker():

@@ -1,4 +1,4 @@
-"""Run app.stylize_stream through the real `spaces.GPU` fork, as on a ZeroGPU Space.
+"""Run zerogpu.stylize_stream through the real `spaces.GPU` fork, as on a ZeroGPU Space.
 
 Started as its own process by tests/test_zerogpu.py (the `spaces` package reads its settings
 at import, and patches torch for the whole process). The one thing that is not the real
@@ -47,21 +47,21 @@ def main() -> None:
                       STYLIZER_WARM="0")
     import contextlib
 
-    import app
+    from webapp import settings, zerogpu
     from stylizer import Filter, Progress, Result, images
 
     photo = images.load(ROOT / "examples" / "tubingen.jpg")
     flt = Filter(styles=(ROOT / "presets" / "styles" / "starry_night.jpg",), size=64, scales=1, iterations=12)
-    items = list(app.stylize_stream(photo, flt, "probe-1"))
+    items = list(zerogpu.stylize_stream(photo, flt, "probe-1"))
     result = items[-1]
     # Closing the stream mid-painting (Gradio's Cancel on ZeroGPU) must end it, and the
     # worker must then take the next painting.
     long = flt.replace(iterations=100_000)
-    with contextlib.closing(app.stylize_stream(photo, long, "probe-2")) as stream:
+    with contextlib.closing(zerogpu.stylize_stream(photo, long, "probe-2")) as stream:
         first = next(stream)
-    again = list(app.stylize_stream(photo, flt, "probe-3"))[-1]
+    again = list(zerogpu.stylize_stream(photo, flt, "probe-3"))[-1]
     print(json.dumps({
-        "zero_gpu": app.ZERO_GPU,
+        "zero_gpu": settings.ZERO_GPU,
         "main_pid": os.getpid(),
         "previews": sum(isinstance(i, Progress) and i.preview is not None for i in items),
         "result": isinstance(result, Result),

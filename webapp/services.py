@@ -1,0 +1,64 @@
+"""The process's one core: the `Stylizer`, the painter that uses it, the preset registry, and
+the warm-up that precomputes the presets' style targets.
+
+Every painting goes through `painter` (this process's `Stylizer`, or a Ray cluster's
+workers); instant paintings are always made by `stylizer` here.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+
+from webapp import settings  # first: it imports the `spaces` package before CUDA is touched
+from stylizer import Filter, Stylizer, StylizerError, load_presets
+from stylizer.cluster import RaySettings
+from stylizer.pool import make_painter
+from stylizer.transfer import plan_scales
+
+stylizer = Stylizer()
+painter = make_painter(
+    RaySettings(settings.RAY_ADDRESS, settings.RAY_WORKERS) if settings.RAY_ADDRESS else None, stylizer=stylizer
+)
+CONCURRENCY = int(os.environ.get("STYLIZER_CONCURRENCY", painter.capacity))
+registry = load_presets()
+PRESET_IDS = list(registry.presets)
+DEFAULT_PRESET = "starry-night"
+if DEFAULT_PRESET not in registry.presets:
+    DEFAULT_PRESET = PRESET_IDS[0] if PRESET_IDS else ""
+DEFAULT_FILTER = (registry.presets[DEFAULT_PRESET].filter if DEFAULT_PRESET
+                  else Filter(styles=(settings.EXAMPLES / "tubingen.jpg",)))
+
+_warm_stop = threading.Event()
+
+
+def _warm() -> None:
+    """Compute every preset's style targets at the default schedule's sizes, once."""
+    side = settings.DEFAULT_SIZE
+    for preset in registry.presets.values():
+        flt = preset.filter
+        for scale in plan_scales(side, side, side, flt.scales, flt.iterations):
+            if _warm_stop.is_set():
+                return
+            try:
+                stylizer.style_targets(flt, max(scale.width, scale.height))
+            except StylizerError:
+                pass  # a broken preset shows its error when used
+
+
+def _stop_warming(thread: threading.Thread) -> None:
+    """At exit (Ctrl-C included): let the warm-up finish its current step instead of being
+    torn down inside torch, which aborted the process ("terminate called...", exit 134)."""
+    _warm_stop.set()
+    thread.join(timeout=30)
+
+
+if settings.ZERO_GPU:
+    # Build the network here, in the main thread: its weights are faked onto CUDA and copied
+    # into every GPU worker. A warm-up thread would touch CUDA outside the main thread.
+    stylizer.network(DEFAULT_FILTER)
+elif settings.WARM and not settings.RAY_ADDRESS:  # Ray workers keep their own
+    _warm_thread = threading.Thread(target=_warm, name="warm-presets", daemon=True)
+    _warm_thread.start()
+    atexit.register(_stop_warming, _warm_thread)
