@@ -154,7 +154,7 @@ def test_a_job_past_its_running_time_is_stopped_and_says_so_and_frees_the_slot(r
     line = Scheduler(recording, budget=Budget(max_seconds=1.0, names={"max_seconds": "STYLIZER_MAX_SECONDS"}))
     try:
         greedy = line.submit(tagged(1), flt(ENDLESS), owner="api")
-        patient = line.submit(tagged(2), flt(), owner="page")
+        patient = line.submit(tagged(2), flt(), owner="page", budget=Budget())  # a budget of its own
         guard = threading.Timer(30, greedy.cancel)  # without the budget: fail, not hang
         guard.start()
         with pytest.raises(BudgetExceeded, match=r"stopped after 1 s, the longest .* \(STYLIZER_MAX_SECONDS\)"):
