@@ -153,6 +153,15 @@ def estimated_bytes(width: int, height: int) -> float:
     return 1e9 + 2.1e9 * width * height / 1e6
 
 
+def tiles_for(width: int, height: int, tile: int, budget_bytes: float) -> list[Tile] | None:
+    """The tiles of a `width` x `height` image: of `tile` px when given (0: automatic against
+    `budget_bytes`); None when it is computed in one piece."""
+    tile = tile or auto_tile(width, height, budget_bytes)
+    if not tile or tile >= max(width, height):
+        return None
+    return plan_tiles(height, width, tile)
+
+
 def auto_tile(width: int, height: int, budget_bytes: float) -> int:
     """0 (no tiling) when the whole image fits the budget; else the largest tile that does,
     measured the same way (a tile costs what an untiled image of its size with halos does),
@@ -239,5 +248,5 @@ def _cheaper(width: int, height: int, budget_bytes: float) -> list[str]:
 
 __all__ = [
     "DEFAULT_HALO", "Tile", "auto_tile", "layer_stride", "lbfgs_history", "plan_tiles",
-    "slow_tiling_note", "tiling_work",
+    "slow_tiling_note", "tiles_for", "tiling_work",
 ]
