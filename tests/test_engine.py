@@ -55,4 +55,4 @@ def test_a_request_cancelled_while_waiting_computes_nothing(stylizer):
     hook.remove()
     assert outcome == {"cancelled": True}
     assert passes and all(max(shape) == first_job.size for shape in passes), f"the cancelled request ran: {set(passes)}"
-    assert not [key for key in stylizer._targets if key[1] == waiting_side], "its style targets were computed anyway"
+    assert not [key for key in stylizer.styles.targets.keys() if key[1] == waiting_side], "its style targets were computed anyway"
