@@ -1,7 +1,9 @@
-"""The shared Stylizer under concurrent use: a request cancelled while it waits does no work."""
+"""The shared Stylizer under concurrent use: a request cancelled while it waits does no work,
+and a process forked while it was in use starts from a clean state."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -9,7 +11,7 @@ import pytest
 import torch
 
 from conftest import PAINTING, PHOTO, SECOND_PAINTING
-from stylizer import Filter
+from stylizer import Filter, Stylizer
 from stylizer.errors import Cancelled
 from stylizer.vgg import VGGFeatures
 
@@ -56,3 +58,41 @@ def test_a_request_cancelled_while_waiting_computes_nothing(stylizer):
     assert outcome == {"cancelled": True}
     assert passes and all(max(shape) == first_job.size for shape in passes), f"the cancelled request ran: {set(passes)}"
     assert not [key for key in stylizer.styles.targets.keys() if key[1] == waiting_side], "its style targets were computed anyway"
+
+
+def test_a_forked_process_gets_fresh_locks_and_no_running_previews(monkeypatch):
+    """A GPU worker forked while a painting held the lock and a preview was being painted
+    inherits both mid-state: without `reset_after_fork` it would wait for them forever."""
+    fresh = Stylizer(device="cpu", precision="fp32")
+    previewing, release = threading.Event(), threading.Event()
+
+    def slow_preview(photo, filter):
+        previewing.set()
+        release.wait(30)
+        return photo
+
+    monkeypatch.setattr(fresh.previews, "_paint", slow_preview)
+    holder = threading.Thread(target=lambda: fresh._lock.acquire() and release.wait(30) and fresh._lock.release())
+    preview = threading.Thread(target=lambda: fresh.preview(PHOTO, Filter(styles=(PAINTING,), size=32)))
+    holder.start()
+    preview.start()
+    assert previewing.wait(30) and fresh._lock.locked() and fresh.previews.running == 1
+    pid = os.fork()
+    if pid == 0:  # the child: only this thread exists, the lock's holder and the preview do not
+        code = 1
+        try:
+            inherited = not fresh._lock.acquire(timeout=0.2) and fresh.previews.running == 1
+            fresh.reset_after_fork()
+            started = time.monotonic()
+            paused = fresh.previews.between_iterations(None)()
+            fresh_state = (fresh._lock.acquire(timeout=1) and fresh.previews.running == 0 and not paused
+                           and time.monotonic() - started < 0.5)
+            code = 0 if inherited and fresh_state else 1
+        finally:
+            os._exit(code)
+    release.set()
+    holder.join(30)
+    preview.join(30)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child kept the parent's held lock or running preview"
+    assert fresh.previews.running == 0 and not fresh._lock.locked(), "the parent is untouched"
