@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from .transfer import CancelCheck
 # than at rest (272 bytes a pixel), 0.27 GB at 1024x768 (341); rounded up.
 INSTANT_BYTES_PER_PIXEL = 350
 PREVIEW_PAUSE_S = 2.0  # the longest a painting waits at one iteration for previews to finish
+# Beyond its first PREVIEW_PAUSE_S, a painting pauses for previews at most this share of its
+# running time: a client looping on previews once slowed every painting several-fold.
+PREVIEW_SHARE = 0.5
 
 
 class Previews:
@@ -74,12 +78,21 @@ class Previews:
 
         Differs from a plain loop for the web page's sake: a preview is someone waiting
         for a first picture, so the painting pauses at its next iteration boundary while
-        previews run (at most PREVIEW_PAUSE_S at a time), instead of halving their speed.
+        previews run (at most PREVIEW_PAUSE_S at a time), instead of halving their speed;
+        but in all no more than PREVIEW_PAUSE_S plus PREVIEW_SHARE of its running time, so a
+        flood of previews cannot starve it.
         """
+        started = time.monotonic()
+        paused = 0.0
 
         def check() -> bool:
-            with self._done:
-                self._done.wait_for(lambda: self.running == 0, timeout=PREVIEW_PAUSE_S)
+            nonlocal paused
+            now = time.monotonic()
+            allowed = min(PREVIEW_PAUSE_S, PREVIEW_PAUSE_S + PREVIEW_SHARE * (now - started) - paused)
+            if allowed > 0:
+                with self._done:
+                    self._done.wait_for(lambda: self.running == 0, timeout=allowed)
+                paused += time.monotonic() - now
             return cancel is not None and cancel()
 
         return check
@@ -133,4 +146,4 @@ class Previews:
         return cached
 
 
-__all__ = ["INSTANT_BYTES_PER_PIXEL", "PREVIEW_PAUSE_S", "Previews"]
+__all__ = ["INSTANT_BYTES_PER_PIXEL", "PREVIEW_PAUSE_S", "PREVIEW_SHARE", "Previews"]

@@ -96,3 +96,36 @@ def test_a_forked_process_gets_fresh_locks_and_no_running_previews(monkeypatch):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, "the child kept the parent's held lock or running preview"
     assert fresh.previews.running == 0 and not fresh._lock.locked(), "the parent is untouched"
+
+
+def test_a_flood_of_previews_pauses_a_painting_for_at_most_its_bounded_share(stylizer):
+    """Previews run first, but a client looping on them cannot starve a painting: over a
+    painting's life it pauses for them at most PREVIEW_PAUSE_S plus PREVIEW_SHARE of its time."""
+    from stylizer.preview import PREVIEW_PAUSE_S, PREVIEW_SHARE
+
+    flooding = threading.Event()
+    flood_filter = Filter(styles=(PAINTING,), size=96)
+
+    def flood() -> None:
+        while not flooding.is_set():
+            stylizer.preview(PHOTO, flood_filter)
+
+    threads = [threading.Thread(target=flood, daemon=True) for _ in range(2)]  # always one running
+    for thread in threads:
+        thread.start()
+    try:
+        check = stylizer.previews.between_iterations(None)
+        started = time.monotonic()
+        paused = 0.0
+        while time.monotonic() - started < 8:
+            before = time.monotonic()
+            check()
+            paused += time.monotonic() - before
+            time.sleep(0.05)  # an iteration's work
+        elapsed = time.monotonic() - started
+    finally:
+        flooding.set()
+        for thread in threads:
+            thread.join(30)
+    assert paused > PREVIEW_PAUSE_S / 2, "previews still come first while the share allows"
+    assert paused <= PREVIEW_PAUSE_S + PREVIEW_SHARE * elapsed + 0.5, (paused, elapsed)
