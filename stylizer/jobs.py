@@ -25,6 +25,7 @@ only slot for as long as it liked.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import itertools
 import math
@@ -32,19 +33,24 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar
+
+import torch
 
 from . import images
 from .errors import Cancelled, StylizerError
 from .filter import Filter
 from .masks import Mask
+from .plan import batch_key
 from .quality import for_quality
 from .transfer import CancelCheck, Progress, ProgressCallback, plan_scales
 
-RECENT_BATCHES = 5  # finished batches the speed estimate averages
+RECENT_BATCHES = 5
+RECENT_JOBS = 256  # ended jobs still found by id (`Scheduler.job`), for an owner that looks late  # finished batches the speed estimate averages
 OWNER_MEMORY_S = 3600.0  # how long an owner's last cancel is remembered (see `cancel_owner`)
 T = TypeVar("T")
 WAIT_POLL_S = 0.2  # how often a caller's blocking wait looks at its own cancel check
@@ -199,12 +205,37 @@ class Job:
         while True:
             item = self.next_update(heartbeat)
             if isinstance(item, _Ended):
-                if self.state is State.DONE:
-                    yield self.result
-                    return
-                raise self.error if self.error is not None else Cancelled("painting cancelled")
+                yield self._outcome()
+                return
             if item is not None or heartbeat is not None:
                 yield item
+
+    async def aupdates(self, heartbeat: float = 1.0, poll: float = 0.1) -> AsyncIterator[object]:
+        """`updates` for an asyncio caller (a Gradio handler): no thread is held while the job
+        waits, so a long line does not use up the server's threads. Yields None after
+        `heartbeat` quiet seconds, which is when a streaming handler notices a client that
+        went away (Gradio closes the handler's generator then, and its cleanup cancels)."""
+        quiet = 0.0
+        while True:
+            item = self.next_update(timeout=0)
+            if isinstance(item, _Ended):
+                yield self._outcome()
+                return
+            if item is not None:
+                quiet = 0.0
+                yield item
+                continue
+            if quiet >= heartbeat:
+                quiet = 0.0
+                yield None
+            await asyncio.sleep(poll)
+            quiet += poll
+
+    def _outcome(self):
+        """The ended job's Result, or its error raised."""
+        if self.state is State.DONE:
+            return self.result
+        raise self.error if self.error is not None else Cancelled("painting cancelled")
 
     def wait(self, cancel: CancelCheck | None = None):
         """Block until the job ends; its Result, or its error raised. `cancel` (the caller's
@@ -218,9 +249,7 @@ class Job:
             self.cancel()
             with self._changed:
                 self._changed.wait_for(lambda: self.state in ENDED)
-        if self.state is State.DONE:
-            return self.result
-        raise self.error if self.error is not None else Cancelled("painting cancelled")
+        return self._outcome()
 
     def _notify(self) -> None:
         with self._changed:
@@ -251,12 +280,12 @@ def device_batch_size(device_type: str) -> int:
     return 8 if device_type == "cuda" else 1
 
 
-def plain_key(job: Job) -> Hashable:
-    """Jobs that can share a batch: same quality, photo size and filter schedule. A key too
-    coarse is safe (the painter regroups a batch it cannot paint at once) but slower."""
+def batch_key_of(job: Job) -> Hashable:
+    """Jobs that can share a batch: the same quality and `plan.batch_key` (sizes, schedule,
+    network). One scheduler serves one painter, whose precision differs only for `losses:
+    paper` (always fp32, engine), so that stands in for the precision here."""
     run = for_quality(job.filter, job.quality)
-    return (job.quality, job.photo.size, run.size, run.scales, run.iterations, run.init, run.losses,
-            run.style_layers, run.content_layer, run.pooling, run.optimizer, run.tile, run.auto_strength)
+    return (job.quality, run.losses == "paper", batch_key(*job.photo.size, run, torch.float32))
 
 
 class Scheduler:
@@ -273,7 +302,7 @@ class Scheduler:
         budget: Budget = UNLIMITED,
         batch_size: int = 1,
         max_waiting: int | None = None,
-        compatible: Callable[[Job], Hashable] = plain_key,
+        compatible: Callable[[Job], Hashable] = batch_key_of,
         seconds_per_unit: float | None = None,
         instant_slots: int = 2,
     ) -> None:
@@ -289,12 +318,14 @@ class Scheduler:
         self._owner_cancels: dict[str, float] = {}
         self._speed: deque[tuple[float, float]] = deque(maxlen=RECENT_BATCHES)  # (seconds, units)
         self._order = itertools.count()
+        self._known: OrderedDict[str, Job] = OrderedDict()  # by id: the live jobs and the recently ended
         self._closed = False
         self._instant_slots = threading.BoundedSemaphore(instant_slots)
+        self._instants: dict[str, int] = {}  # owner -> instant paintings being made
+        # Started with the first job: a process that forks (ZeroGPU's GPU workers) or only
+        # imports the app does not carry idle threads along.
         self._threads = [threading.Thread(target=self._work, name=f"painter-{i + 1}", daemon=True)
                          for i in range(max(1, painter.capacity))]
-        for thread in self._threads:
-            thread.start()
 
     # -- the painter interface -------------------------------------------------------------
 
@@ -355,19 +386,32 @@ class Scheduler:
             if follower is not None:
                 follower.join()
 
-    def instant(self, paint: Callable[[], T]) -> T:
+    def instant(self, paint: Callable[[], T], owner: str = "local") -> T:
         """Run an instant painting now, beside the line: it never waits for a painting, only
         for a free instant slot (`instant_slots` at once), so a flood of them queues here
         instead of crowding the machine; the painting in progress pauses for them at most a
         bounded share of its time (the engine's preview pause)."""
-        with self._instant_slots:
-            return paint()
+        with self._lock:
+            self._instants[owner] = self._instants.get(owner, 0) + 1
+        try:
+            with self._instant_slots:
+                return paint()
+        finally:
+            with self._lock:
+                self._instants[owner] -= 1
+                if not self._instants[owner]:
+                    del self._instants[owner]
+
+    def busy(self, owner: str) -> bool:
+        """Whether `owner` has an instant painting being made or a job waiting or running."""
+        with self._lock:
+            return owner in self._instants or any(job.owner == owner for job in (*self._waiting, *self._running))
 
     # -- the line --------------------------------------------------------------------------
 
     def submit(self, content, filter: Filter, quality: str = "normal", *, owner: str = "local",
                mask: Mask | None = None, preview_every: int = 0, budget: Budget | None = None,
-               since: float | None = None, keep_context: bool = False) -> Job:
+               since: float | None = None, keep_context: bool = False, replace: bool = False) -> Job:
         """Put a painting in line; refused here (one line) when it is past its budget, its
         owner already has as many jobs as the budget allows, or the line is full.
 
@@ -375,7 +419,8 @@ class Scheduler:
         job asked before its owner's last `cancel_owner` is cancelled at once (a Cancel
         pressed while the page was still making the instant painting). `keep_context`: the
         painting runs in the caller's contextvars (a ZeroGPU Space bills the visitor whose
-        request it finds there).
+        request it finds there). `replace`: the owner's jobs asked before this one are
+        cancelled (a browser tab paints one painting at a time: Paint pressed again wins).
         """
         budget = budget or self.budget
         budget.check(filter, quality)
@@ -390,7 +435,9 @@ class Scheduler:
                 job._stop.set()
                 job._end(State.CANCELLED, error=Cancelled("painting cancelled"))
                 return job
-            mine = sum(1 for other in (*self._waiting, *self._running) if other.owner == owner)
+            replaced = [other for other in (*self._waiting, *self._running)
+                        if replace and other.owner == owner and other.since <= since]
+            mine = sum(1 for other in (*self._waiting, *self._running) if other.owner == owner and other not in replaced)
             if budget.max_waiting is not None and mine >= budget.max_waiting:
                 raise BudgetExceeded(
                     f"{mine} of your paintings are already in line, this server's limit{budget._name('max_waiting')}; "
@@ -398,13 +445,24 @@ class Scheduler:
             if self.max_waiting is not None and len(self._waiting) >= self.max_waiting:
                 raise LineFull(f"{len(self._waiting)} paintings are waiting, as many as this server takes; "
                                "try again in a minute")
+            if not self._threads[0].is_alive() and self._threads[0].ident is None:
+                for thread in self._threads:
+                    thread.start()
             job._scheduler = self
             job._order = next(self._order)
+            self._known[job.id] = job
             self._waiting.append(job)
             self._waiting.sort(key=lambda j: (j.since, j._order))
             self._lock.notify_all()
+        for other in replaced:
+            other.cancel()
         self._notify_waiting()
         return job
+
+    def job(self, job_id: str | None) -> Job | None:
+        """A job by its id: waiting, running or recently ended; None when unknown."""
+        with self._lock:
+            return self._known.get(job_id) if job_id else None
 
     def cancel_owner(self, owner: str, since: float | None = None) -> int:
         """Cancel every job of `owner`, waiting or running; jobs it submits later that were
@@ -423,6 +481,11 @@ class Scheduler:
         """The jobs waiting or running (of `owner`), in line order, running ones first."""
         with self._lock:
             return [job for job in (*self._running, *self._waiting) if owner is None or job.owner == owner]
+
+    def history(self, owner: str | None = None) -> list[Job]:
+        """The jobs (of `owner`) live or recently ended (the last RECENT_JOBS), oldest first."""
+        with self._lock:
+            return [job for job in self._known.values() if owner is None or job.owner == owner]
 
     def ahead(self, job: Job) -> Ahead:
         """The true position of a waiting job and its estimated wait (see `_estimate`)."""
@@ -463,7 +526,14 @@ class Scheduler:
             if job in self._waiting:
                 self._waiting.remove(job)
                 job._end(State.CANCELLED, error=Cancelled("painting cancelled"))
+                self._forget_ended()
         self._notify_waiting()
+
+    def _forget_ended(self) -> None:
+        """Keep at most RECENT_JOBS ended jobs findable by id. Holds `self._lock`."""
+        ended = [job_id for job_id, job in self._known.items() if job.state in ENDED]
+        for job_id in ended[: max(0, len(ended) - RECENT_JOBS)]:
+            del self._known[job_id]
 
     def _notify_waiting(self) -> None:
         """The line moved: every waiting job's owner hears its new position."""
@@ -511,6 +581,8 @@ class Scheduler:
                     self._speed.append((seconds, sum(job.work for job in batch)))
             for job, outcome in zip(batch, outcomes):
                 self._finish(job, outcome)
+            with self._lock:
+                self._forget_ended()
             self._notify_waiting()
 
     def _paint(self, batch: list[Job]) -> list:
@@ -536,9 +608,10 @@ class Scheduler:
         else:
             job._end(State.FAILED, error=outcome)
 
-    def close(self, timeout: float = 30.0) -> None:
+    def close(self, timeout: float = 30.0, close_painter: bool = True) -> None:
         """Cancel everything and stop the workers (waiting at most `timeout` for running
-        paintings to reach their next cancel check), then close the painter."""
+        paintings to reach their next cancel check), then close the painter (unless it is
+        someone else's to close)."""
         with self._lock:
             self._closed = True
             jobs = [*self._waiting, *self._running]
@@ -547,8 +620,10 @@ class Scheduler:
             job.cancel()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        self.painter.close()
+            if thread.ident is not None:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if close_painter:
+            self.painter.close()
 
 
 __all__ = ["Ahead", "Budget", "BudgetExceeded", "Job", "LineFull", "Scheduler", "State", "UNLIMITED",
