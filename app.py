@@ -2,7 +2,7 @@
 
 Hugging Face Space entry point: the page's layout and the wiring of its events. What the
 events do lives in webapp/ (one job a module; webapp/__init__.py lists them), and every
-painting goes through the one painter in webapp/services.py. The environment settings are
+painting is a job of the one scheduler in webapp/services.py. The environment settings are
 listed in webapp/settings.py.
 """
 
@@ -17,12 +17,12 @@ import gradio as gr
 from webapp.api import api_stylize
 from webapp.controls import auto_strength_changed, mask_canvas, pick_preset, preset_controls, preset_note
 from webapp.gallery import EXAMPLE_PAIRS, example_thumbnail, gallery_thumbnail, load_example
-from webapp.handlers import instant, paint, stop
+from webapp.handlers import instant, leave, paint, stop
 from webapp.layout_assets import CSS, SCROLL_TO_PAINTING
-from webapp.services import CONCURRENCY, DEFAULT_FILTER, DEFAULT_PRESET, PRESET_IDS, painter, registry
+from webapp.services import DEFAULT_FILTER, DEFAULT_PRESET, PRESET_IDS, registry, scheduler
 from webapp.settings import (
     COLOR_CHOICES, EXAMPLES, INIT_CHOICES, LAYER_LABELS, MAX_SIZE, MAX_UPLOAD_MB, OWN_STYLE_SLOTS, QUALITY,
-    QUALITY_INFO, QUEUE_SIZE, RESULT_MAX_AGE_S, ZERO_GPU,
+    QUALITY_INFO, QUEUE_SIZE, RESULT_MAX_AGE_S,
 )
 from webapp.uploads import (
     check_mask, check_painting, check_photo, limit_editor_pixels, raw_path_upload, refuse_server_paths,
@@ -186,24 +186,26 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
     paint_inputs = [content, mode, preset, *own_inputs, strength, auto_strength, quality, size, init, colour, seed,
                     *layer_weights, tv_weight, optimizer, scales, mask_editor, mask_file, mask_rest]
     paint_outputs = [output, status, download, compare]
-    ticket = gr.State(None)  # instant() hands it to paint(): see webapp/line.py
+    ticket = gr.State(None)  # instant() submits the painting and hands its job's id to paint()
     # The instant painting has its own unlimited lane in the queue, so it shows at once even
     # while others paint (and its errors arrive as the usual message, like the painting's).
     preview_event = run_button.click(
         instant, paint_inputs, [*paint_outputs, ticket], api_visibility="undocumented", show_progress="hidden",
         concurrency_id="instant", concurrency_limit=None,
     )
-    run_event = preview_event.success(
-        paint, [ticket, *paint_inputs], paint_outputs,
-        api_visibility="undocumented", concurrency_id="stylize", show_progress="hidden",
+    # Every painting waits in the scheduler's line (stylizer/jobs.py), not in Gradio's queue:
+    # no concurrency limit here, so each stream starts at once and shows its true place.
+    preview_event.success(
+        paint, [ticket, content], paint_outputs,
+        api_visibility="undocumented", concurrency_id="stylize", concurrency_limit=None, show_progress="hidden",
     )
-    # Cancel sets the painting's flag (`stop`), and the painting's own stream then ends with
-    # "Stopped", after any progress it had already sent. Cancelling that stream in Gradio too
-    # let a progress line sent just before land after "Stopped" and stay there. On ZeroGPU the
-    # flag cannot reach the worker process, so there Gradio's cancel closes the stream.
-    cancelled = [preview_event, run_event] if ZERO_GPU else [preview_event]
-    stop_button.click(stop, None, status, cancels=cancelled, queue=False, api_visibility="private")
-    api_button.click(api_stylize, api_inputs, api_output, api_name="stylize", concurrency_id="stylize")
+    # Cancel cancels this tab's job (`stop`), whose stream then ends with "Stopped", after any
+    # progress it had already sent; cancelling the stream in Gradio too let a progress line
+    # sent just before land after "Stopped" and stay there.
+    stop_button.click(stop, None, status, cancels=[preview_event], queue=False, api_visibility="private")
+    demo.unload(leave)  # a closed tab cancels its painting
+    api_button.click(api_stylize, api_inputs, api_output, api_name="stylize", concurrency_id="stylize",
+                     concurrency_limit=None)
 
 
 refuse_server_paths(demo)
@@ -224,10 +226,10 @@ if __name__ == "__main__":
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s")
         daemon_config = Path(os.environ["STYLIZER_DAEMON_CONFIG"]).resolve()
-        watch_service = WatchService(lambda: read_config(daemon_config), painter=painter)
+        watch_service = WatchService(lambda: read_config(daemon_config), painter=scheduler)
         watch_service.start()
     try:
-        demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE).launch(
+        demo.queue(max_size=QUEUE_SIZE).launch(
             show_error=True, max_file_size=f"{MAX_UPLOAD_MB}mb", css=CSS,
         )
     except KeyboardInterrupt:

@@ -29,5 +29,5 @@ def tiny() -> Filter:
 
 
 def painting_threads() -> list[threading.Thread]:
-    """The app's painting worker threads still alive (app.stylize_stream names them)."""
+    """The ZeroGPU adapter's painting threads still alive (webapp.zerogpu.stylize_stream names them)."""
     return [t for t in threading.enumerate() if t.name == "stylize" and t.is_alive()]

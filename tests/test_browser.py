@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PHOTO, painting_threads
+from conftest import PHOTO
 
 from stylizer import Filter
 
@@ -102,7 +102,7 @@ def app_url():
             else:
                 os.environ["STYLIZER_WARM"] = previous
     import app
-    from webapp import line
+    from webapp.services import scheduler
 
     port = _free_port()
     app.demo.queue().launch(
@@ -111,8 +111,8 @@ def app_url():
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
-        for run_id in list(line.running().values()):
-            line.cancel_run(run_id)  # a failed test must not leave a painting running
+        for job in scheduler.jobs():
+            job.cancel()  # a failed test must not leave a painting running
         app.demo.close()
         if imported_here:
             # Let a later test module import the app with its own environment.
@@ -198,29 +198,62 @@ def test_paint_shows_live_previews_then_the_result(page):
     assert max(size) == 64, size
 
 
-def test_cancel_stops_a_long_run_promptly(page):
-    from webapp import line
+def _running(session: str | None = None) -> list:
+    """The paintings running in the app now (of a browser `session`, or of anyone's)."""
+    from stylizer.jobs import State
+    from webapp.services import scheduler
 
-    _upload_photo(page)
+    return [job for job in scheduler.jobs() if job.state is State.RUNNING and session in (None, job.owner)]
+
+
+def _wait_until(condition, timeout: float) -> float:
+    """Seconds until `condition()` held (or `timeout`, when it never did)."""
+    started = time.monotonic()
+    while not condition() and time.monotonic() - started < timeout:
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def _watch_status(page) -> None:
+    """Record every text of the status line from now on, in window.statusLines."""
+    page.evaluate("""() => { window.statusLines = [];
+        new MutationObserver(() => window.statusLines.push(document.querySelector('#status').innerText))
+            .observe(document.querySelector('#status'), {subtree: true, childList: true, characterData: true}); }""")
+
+
+def _people(browser, app_url, count: int):
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 1000}) for _ in range(count)]
+    pages = [context.new_page() for context in contexts]
+    for page in pages:
+        page.set_default_timeout(15_000)
+        page.goto(app_url)
+        page.locator("#paint").wait_for()
+        _upload_photo(page)
+    return contexts, pages
+
+
+def _start_long_painting(page) -> None:
     page.locator("#quality label", has_text="High").click()  # 3x the default iterations at 512 px: minutes
     page.locator("#paint").click()
     page.locator("#status progress").wait_for(timeout=60_000)  # the optimization is under way
-    assert painting_threads(), "no painting thread while the progress bar shows"
-    assert list(line.running()) not in ([], ["local"]), "the run is not filed under the browser's session"
+
+
+def test_cancel_stops_a_long_run_promptly(page):
+    _upload_photo(page)
+    _start_long_painting(page)
+    running = _running()
+    assert running, "no painting runs while the progress bar shows"
+    assert [job.owner for job in running] != ["local"], "the run is not filed under the browser's session"
 
     started = time.monotonic()
     page.locator("#cancel").click()
     page.locator("#status", has_text="Stopped").wait_for(timeout=5_000)
     shown = time.monotonic() - started
-    while painting_threads() and time.monotonic() - started < 10:
-        time.sleep(0.05)
-    stopped = time.monotonic() - started
+    stopped = _wait_until(lambda: not _running(), 10) + shown
     _shot(page, "browser-4-cancelled")
 
     assert shown < 5, f"'Stopped' took {shown:.1f} s to show"
-    assert not painting_threads(), "the painting thread still runs 10 s after Cancel"
-    assert stopped < 5, f"the painting thread took {stopped:.1f} s to stop"
-    assert not line.running()
+    assert stopped < 5, f"the painting took {stopped:.1f} s to stop"
     # No progress line sent just before Cancel may land after "Stopped" and stay.
     page.locator("#status progress").wait_for(state="detached", timeout=5_000)
     time.sleep(1)
@@ -229,23 +262,14 @@ def test_cancel_stops_a_long_run_promptly(page):
     assert page.locator("#paint").is_enabled()
 
 
-def test_an_instant_preview_shows_while_another_users_painting_runs(browser, app_url):
-    """Two people: one painting holds the stylizer; the other still gets a picture at once."""
-    from webapp import line
+def test_an_instant_preview_shows_while_another_users_painting_runs_and_cancel_while_waiting_cancels(browser, app_url):
+    """Two people: one painting holds the painter; the other still gets a picture at once,
+    waits, cancels, and the cancelled painting never runs."""
+    from webapp.services import scheduler
 
-    contexts = [browser.new_context(viewport={"width": 1280, "height": 1000}) for _ in range(2)]
+    contexts, (first, second) = _people(browser, app_url, 2)
     try:
-        first, second = (context.new_page() for context in contexts)
-        for page in (first, second):
-            page.set_default_timeout(15_000)
-            page.goto(app_url)
-            page.locator("#paint").wait_for()
-            _upload_photo(page)
-        first.locator("#quality label", has_text="High").click()
-        first.locator("#paint").click()
-        first.locator("#status progress").wait_for(timeout=60_000)  # the first user's painting runs
-        assert painting_threads()
-
+        _start_long_painting(first)
         started = time.monotonic()
         second.locator("#paint").click()
         second.locator("#painting img").wait_for(timeout=10_000)
@@ -254,36 +278,97 @@ def test_an_instant_preview_shows_while_another_users_painting_runs(browser, app
         status = second.locator("#status").inner_text()
         _shot(second, "browser-5-instant-preview-while-queued")
         size = _painting_size(second)
-        assert painting_threads(), "the first painting must still be running"
+        assert _running(), "the first painting must still be running"
         assert max(size) == 512, f"the preview must be the painting's size, not a thumbnail: {size}"
-        assert "1 painting ahead of yours, about" in status, status
+        assert "1 painting ahead of yours" in status and "no painting runs longer than" in status, status
         assert waited < 5, f"the instant preview took {waited:.1f} s while another painting ran"
+        (waiting,) = [job for job in scheduler.jobs() if job.started is None]
 
-        # Everything the second user's status line says from now on.
-        second.evaluate("""() => { window.statusLines = [];
-            new MutationObserver(() => window.statusLines.push(document.querySelector('#status').innerText))
-                .observe(document.querySelector('#status'), {subtree: true, childList: true, characterData: true}); }""")
+        _watch_status(second)
         second.locator("#cancel").click()
         second.locator("#status", has_text="Cancelled").wait_for(timeout=5_000)
         assert second.locator(".toast-body.error").count() == 0, "cancelling while queued is not an error"
         first.locator("#cancel").click()
         first.locator("#status", has_text="Stopped").wait_for(timeout=5_000)
-
-        # The second painting waited in the same lane as the first: one more small painting
-        # in that lane finishes only after the queue has dealt with it.
-        first.locator("#quality label", has_text="Draft").click()
-        _set_size(first, 64)
-        first.locator("#paint").click()
-        first.locator("#status", has_text="Done in").wait_for(timeout=120_000)
+        _wait_until(lambda: not _running(), 10)
+        time.sleep(2)  # time enough for a wrongly kept job to start
         lines = second.evaluate("window.statusLines")
         assert not any("iteration" in line or "Done in" in line for line in lines), \
             f"the painting cancelled while it waited ran anyway: {lines}"
+        assert waiting.started is None, "the cancelled painting reached the painter"
         assert "Cancelled" in second.locator("#status").inner_text()
     finally:
         for context in contexts:
             context.close()
-        for run_id in list(line.running().values()):
-            line.cancel_run(run_id)
+
+
+def test_cancel_pressed_right_after_paint_means_a_waiting_painting_never_runs(browser, app_url):
+    """Cancel 0.2 s after Paint, while someone else paints: the press was still making its
+    instant painting, and its painting must never start when its turn comes."""
+    from webapp.services import scheduler
+
+    contexts, (first, second) = _people(browser, app_url, 2)
+    try:
+        _start_long_painting(first)
+        (first_owner,) = {job.owner for job in _running()}
+        known = {job.id for job in scheduler.history()}
+        _watch_status(second)
+        second.locator("#paint").click()
+        second.wait_for_timeout(200)
+        second.locator("#cancel").click()
+        second.locator("#status", has_text="Cancelled").wait_for(timeout=10_000)
+        first.locator("#cancel").click()
+        first.locator("#status", has_text="Stopped").wait_for(timeout=5_000)
+        _wait_until(lambda: not _running(), 10)
+        time.sleep(3)  # a painting that wrongly survived would have started by now
+        lines = second.evaluate("window.statusLines")
+        assert not any("iteration" in line or "Done in" in line for line in lines), lines
+        assert not _running(), "a painting runs after Cancel"
+        seconds = [job for job in scheduler.history() if job.id not in known and job.owner != first_owner]
+        assert all(job.started is None for job in seconds), "the cancelled painting reached the painter"
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def test_three_people_are_told_their_true_places_and_the_line_moves(browser, app_url):
+    contexts, (first, second, third) = _people(browser, app_url, 3)
+    try:
+        _start_long_painting(first)
+        second.locator("#paint").click()
+        second.locator("#status", has_text="1 painting ahead of yours").wait_for(timeout=10_000)
+        third.locator("#paint").click()
+        third.locator("#status", has_text="2 paintings ahead of yours").wait_for(timeout=10_000)
+        _shot(third, "browser-13-third-in-line")
+        first.locator("#cancel").click()
+        # The line moved: the second person's painting runs, the third hears it without asking.
+        second.locator("#status progress").wait_for(timeout=30_000)
+        third.locator("#status", has_text="1 painting ahead of yours").wait_for(timeout=10_000)
+        second.locator("#cancel").click()
+        third.locator("#status progress").wait_for(timeout=30_000)
+        third.locator("#cancel").click()
+        third.locator("#status", has_text="Stopped").wait_for(timeout=5_000)
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def test_a_closed_tab_frees_the_painter_within_seconds(browser, app_url):
+    contexts, (leaving, staying) = _people(browser, app_url, 2)
+    try:
+        _start_long_painting(leaving)
+        staying.locator("#paint").click()
+        staying.locator("#status", has_text="1 painting ahead of yours").wait_for(timeout=10_000)
+        (owner,) = {job.owner for job in _running()}
+        contexts[0].close()
+        freed = _wait_until(lambda: not _running(owner), 20)
+        assert freed < 5, f"the closed tab's painting ran on for {freed:.1f} s"
+        staying.locator("#status progress").wait_for(timeout=30_000)  # the next in line started
+        staying.locator("#cancel").click()
+        staying.locator("#status", has_text="Stopped").wait_for(timeout=5_000)
+    finally:
+        for context in contexts[1:]:
+            context.close()
 
 
 def test_a_file_that_is_not_an_image_gets_our_own_message(page, tmp_path):

@@ -308,12 +308,15 @@ def test_the_app_paints_on_the_cluster_with_live_previews(cluster):
     probe = (
         "import app\n"
         "from stylizer import Filter, Progress\n"
+        "from webapp.services import scheduler\n"
+        "from webapp.uploads import load_image\n"
         f"flt = Filter(styles=({str(ROOT / 'presets' / 'styles' / 'starry_night.jpg')!r},), size=64, iterations=20, scales=1)\n"
-        f"items = list(app.stylize_stream(app.load_image({str(PHOTO)!r}), flt, 'run'))\n"
-        "print('concurrency', app.CONCURRENCY)\n"
+        f"job = scheduler.submit(load_image({str(PHOTO)!r}), flt, owner='visitor', preview_every=5)\n"
+        "items = list(job.updates())\n"
+        "print('concurrency', scheduler.capacity)\n"
         "print('previews', sum(isinstance(i, Progress) and i.preview is not None for i in items))\n"
         "print('result', items[-1].image.size, items[-1].stats.iterations)\n"
-        "print('painter', app.painter.description)\n"
+        "print('painter', scheduler.description)\n"
     )
     env = {**os.environ, "STYLIZER_RAY_ADDRESS": cluster, "STYLIZER_RAY_WORKERS": str(WORKERS), "STYLIZER_WARM": "0"}
     run = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=PACE.patience(iterations=20, starts=2))

@@ -2,9 +2,9 @@
 
 The rules: CUDA only from the main thread at import, everything that crosses into the GPU
 worker pickled, and closing the stream is what stops a painting. The first test imports the
-app with ZeroGPU on; the next two run `stylize_stream` in this process with ZeroGPU off, so
-they check the generator's contract (what it yields pickles, closing it stops the painting),
-not the fork. The last one runs the real fork (tests/zerogpu_fork_probe.py), which needs a
+app with ZeroGPU on; the next three run the adapter (`ZeroGPUPainter`, `stylize_stream`) in
+this process with ZeroGPU off, so they check its contract (what it yields pickles, closing
+it stops the painting, a job's cancel closes it, the request's context is kept), not the fork. The last one runs the real fork (tests/zerogpu_fork_probe.py), which needs a
 CUDA GPU: the package's forked worker starts CUDA (`torch.Tensor([0]).cuda()` in
 spaces.zero.torch.patching.init) before it runs the task, and without a GPU it fails there
 ("Found no NVIDIA driver").
@@ -47,27 +47,35 @@ def test_on_zero_gpu_the_app_builds_its_network_in_the_main_thread_and_starts_no
     assert report["decorated"] == "True" and report["networks"] == "1"
 
 
-def test_what_crosses_into_the_gpu_worker_pickles():
+@pytest.fixture
+def adapter(stylizer):
+    """The adapter over this process's painter, with ZeroGPU off: `stylize_stream` runs here."""
+    from stylizer.pool import LocalPainter
+    from webapp import zerogpu
+
+    return zerogpu.ZeroGPUPainter(LocalPainter(stylizer))
+
+
+def test_what_crosses_into_the_gpu_worker_pickles(adapter):
     """ZeroGPU off: the values the fork would pickle, pickled here by hand."""
     from webapp import zerogpu
 
     flt = Filter(styles=(PAINTING,), size=48, scales=1, iterations=12)
     photo = images.load(PHOTO)
     mask = Mask(images.Image.new("L", (8, 8), 255), outside=flt)
-    pickle.loads(pickle.dumps((photo, flt, "run-id", mask)))
-    assert 20 <= zerogpu.gpu_seconds(photo, flt, "run-id") <= 300
-    items = list(zerogpu.stylize_stream(photo, flt, "run-id"))
+    pickle.loads(pickle.dumps((photo, flt, "normal", mask, 4)))
+    items = list(zerogpu.stylize_stream(photo, flt, "normal", None, 4))
     assert any(getattr(item, "preview", None) is not None for item in items[:-1]), "previews cross too"
     for item in items:
         assert type(pickle.loads(pickle.dumps(item))) is type(item)
 
 
-def test_closing_the_stream_stops_the_painting():
-    """What Gradio's Cancel does, and on ZeroGPU the only way to reach the worker (here with
-    ZeroGPU off: the generator's own answer to being closed)."""
-    from webapp import line, zerogpu
+def test_closing_the_stream_stops_the_painting(adapter):
+    """On ZeroGPU the only way to reach the worker (here with ZeroGPU off: the generator's
+    own answer to being closed)."""
+    from webapp import zerogpu
 
-    stream = zerogpu.stylize_stream(images.load(PHOTO), Filter(styles=(PAINTING,), size=64, scales=1, iterations=10_000), "r")
+    stream = zerogpu.stylize_stream(images.load(PHOTO), Filter(styles=(PAINTING,), size=64, scales=1, iterations=10_000))
     next(stream)
     assert painting_threads()
     stream.close()
@@ -75,7 +83,47 @@ def test_closing_the_stream_stops_the_painting():
     while painting_threads() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not painting_threads(), "the painting thread still runs after the stream was closed"
-    assert not line._cancel_flags
+
+
+def test_through_the_scheduler_a_cancelled_job_closes_its_stream_and_the_gpu_request_follows_the_measured_time(adapter):
+    """The page's path on ZeroGPU: a job of the scheduler, painted by the adapter in the
+    context of the request that asked; Cancel reaches the worker by closing the stream."""
+    import contextvars
+
+    from stylizer.errors import Cancelled
+    from stylizer.jobs import Scheduler
+    from webapp import zerogpu
+
+    asked = contextvars.ContextVar("asked", default=None)
+    seen: list = []
+    original = adapter._paint
+
+    def noting(*args, **kwargs):
+        seen.append(asked.get())  # the submitting request's context, where `spaces` looks
+        return original(*args, **kwargs)
+
+    adapter._paint = noting
+    line = Scheduler(adapter)
+    try:
+        flt = Filter(styles=(PAINTING,), size=48, scales=1, iterations=10)
+        photo = images.load(PHOTO)
+        guess = zerogpu.gpu_seconds(photo, flt)
+        asked.set("visitor-1")
+        assert line.submit(photo, flt, keep_context=True).wait().image is not None
+        assert seen == ["visitor-1"]
+        measured = zerogpu.gpu_seconds(photo, flt)
+        assert 10 <= measured < guess, "a small painting that took under a second asks for less than the first guess"
+        endless = line.submit(photo, flt.replace(iterations=100_000))
+        next(item for item in endless.updates() if hasattr(item, "iteration"))
+        endless.cancel()
+        with pytest.raises(Cancelled):
+            endless.wait()
+        deadline = time.monotonic() + 10
+        while painting_threads() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not painting_threads(), "cancelling the job must close its stream and stop the painting"
+    finally:
+        line.close(close_painter=False)
 
 
 def test_a_painting_runs_in_the_real_zero_gpu_fork_and_closing_it_frees_the_worker():

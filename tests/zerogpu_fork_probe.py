@@ -52,14 +52,14 @@ def main() -> None:
 
     photo = images.load(ROOT / "examples" / "tubingen.jpg")
     flt = Filter(styles=(ROOT / "presets" / "styles" / "starry_night.jpg",), size=64, scales=1, iterations=12)
-    items = list(zerogpu.stylize_stream(photo, flt, "probe-1"))
+    items = list(zerogpu.stylize_stream(photo, flt, "normal", None, 4))
     result = items[-1]
     # Closing the stream mid-painting (Gradio's Cancel on ZeroGPU) must end it, and the
     # worker must then take the next painting.
     long = flt.replace(iterations=100_000)
-    with contextlib.closing(zerogpu.stylize_stream(photo, long, "probe-2")) as stream:
+    with contextlib.closing(zerogpu.stylize_stream(photo, long)) as stream:
         first = next(stream)
-    again = list(zerogpu.stylize_stream(photo, flt, "probe-3"))[-1]
+    again = list(zerogpu.stylize_stream(photo, flt))[-1]
     print(json.dumps({
         "zero_gpu": settings.ZERO_GPU,
         "main_pid": os.getpid(),

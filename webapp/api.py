@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-import uuid
+import time
 
 import gradio as gr
 
-from stylizer import StylizerError
+from stylizer import Result, StylizerError
 from webapp.controls import build_filter
 from webapp.results import save_result
-from webapp.services import DEFAULT_PRESET
+from webapp.services import DEFAULT_PRESET, scheduler
+from webapp.settings import UPDATE_EVERY_S, ZERO_GPU
 from webapp.uploads import load_image
-from webapp.zerogpu import stylize_stream
 
 
-def api_stylize(
+async def api_stylize(
+    request: gr.Request,
     content: str,
     preset: str = DEFAULT_PRESET,
     style: str | None = None,
@@ -24,7 +24,7 @@ def api_stylize(
     iterations: int | None = None,
     seed: int | None = None,
     auto_strength: bool = False,
-) -> str:
+):
     """Paint `content` with a preset (by id) or, when `preset` is empty, with the painting `style`.
 
     Left out (None), strength, size, iterations and seed are the preset's own (or the
@@ -32,6 +32,10 @@ def api_stylize(
     preset whose strength is auto. `auto_strength` chooses the strength for this photo and
     painting instead (stylizer.strength). Returns the painted image as a PNG file whose
     metadata holds the parameters used.
+
+    The painting is a job of the caller's (by address) under the server's budget: a caller
+    that closes its connection, is cancelled or is killed cancels it within `UPDATE_EVERY_S`
+    (the stream's quiet updates are when Gradio notices), and none runs past the budget's time.
     """
     photo = load_image(content)
     flt = build_filter(
@@ -41,10 +45,19 @@ def api_stylize(
         size=size, iterations=iterations, seed=seed,
     )
     try:
-        result = None
-        with contextlib.closing(stylize_stream(photo, flt, uuid.uuid4().hex)) as stream:
-            for item in stream:
-                result = item
+        job = scheduler.submit(photo, flt, owner=f"api {getattr(request.client, 'host', None) or request.session_hash}",
+                               keep_context=ZERO_GPU)
     except StylizerError as exc:
         raise gr.Error(str(exc)) from None
-    return save_result(result, content)
+    said = time.monotonic()
+    try:
+        async for item in job.aupdates(heartbeat=UPDATE_EVERY_S):
+            if isinstance(item, Result):
+                yield save_result(item, content)
+            elif time.monotonic() - said >= UPDATE_EVERY_S:  # the API answers only the painting:
+                said = time.monotonic()  # in between, an empty update lets Gradio see a client gone
+                yield gr.skip()
+    except StylizerError as exc:
+        raise gr.Error(str(exc)) from None
+    finally:
+        job.cancel()  # the caller went away: a no-op once it has ended

@@ -1,24 +1,26 @@
 """Paint and Cancel: the instant painting, the streamed painting, and the words the page shows.
 
 Paint is two events: `instant` (its own unlimited lane: a feed-forward painting in well under
-a second, and a place in line) and then `paint` (the painting itself, streamed). `stop` is
-Cancel. Who waits and who paints is kept by webapp/line.py.
+a second, after which the painting is submitted as a job of this tab's) and then `paint`,
+which follows that job: its true place in line while it waits, then its progress and result.
+`stop` is Cancel, `leave` a closed tab. Who waits and who paints is the scheduler's alone
+(stylizer/jobs.py); this module keeps no queue or cancel state.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import gradio as gr
 
 from stylizer import Cancelled, Filter, Progress, StylizerError, images
-from webapp import line
+from stylizer.jobs import Ahead, State
 from webapp.controls import controls_filter
 from webapp.results import save_image, save_result
-from webapp.services import painter, stylizer
-from webapp.settings import STATUS_EVERY_S
-from webapp.zerogpu import stylize_stream
+from webapp.services import painter, scheduler, stylizer
+from webapp.settings import PREVIEW_EVERY, STATUS_EVERY_S, UPDATE_EVERY_S, ZERO_GPU
+
+TRY_AGAIN = "Change something and press **Paint** to try again."
 
 
 def _session(request: gr.Request | None) -> str:
@@ -26,76 +28,87 @@ def _session(request: gr.Request | None) -> str:
 
 
 def instant(request: gr.Request, content, mode, preset_id, *rest):
-    """Paint's first answer, outside the queue: the feed-forward painting in well under a second.
-
-    Also hands out the ticket that `paint` checks: only the latest press, not cancelled, paints.
-    """
+    """Paint's first answer: the feed-forward painting in well under a second; then the
+    painting goes in line as this tab's job (replacing any earlier one of this tab's), and
+    its id is the ticket `paint` follows. Its place in line is the moment Paint was pressed,
+    so a Cancel pressed while this ran still cancels it."""
+    pressed = time.monotonic()
     photo, flt, quality_name, mask = controls_filter(content, mode, preset_id, rest)
     session = _session(request)
     try:
-        preview = stylizer.preview(photo, flt, mask)
+        preview = scheduler.instant(lambda: stylizer.preview(photo, flt, mask), owner=session)
     except StylizerError as exc:
         raise gr.Error(str(exc)) from None
     if quality_name == "instant":  # the whole answer: paint() below has nothing left to do
         path = save_image(preview, {"filter": flt.describe(), "quality": "instant"}, content)
         before = images.fit(photo, max(preview.size))
         return preview, "Instant painting ready.", gr.DownloadButton(value=path, visible=True), (before, preview), None
-    ticket = line.join(session, flt)
-    return preview, f"Instant preview; {line.sentence(session)}.", gr.DownloadButton(visible=False), None, ticket
-
-
-def paint(request: gr.Request, ticket: str | None, content, mode, preset_id, *rest):
-    """Streaming handler: live previews and a progress line, then result, download, comparison.
-
-    `request` comes first: Gradio fills in only positional parameters, and with `request`
-    after `*rest` it stayed None, so every run shared one cancel flag that `stop` never found.
-    A painting whose ticket is no longer its session's (cancelled while it waited, or
-    Paint pressed again since) paints nothing.
-    """
-    session = _session(request)
-    if not line.admit(session, ticket):
-        yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return
-    photo, flt, quality_name, mask = controls_filter(content, mode, preset_id, rest)
-    if quality_name == "instant":  # instant() already answered; an empty stream would clear it
-        yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return
-    run_id = line.start(session, flt)
-    skip = gr.skip()
     try:
-        # closing(): the painting stops as soon as this handler ends (done, cancelled or gone).
-        with contextlib.closing(stylize_stream(photo, flt, run_id, mask)) as stream:
-            yield from _updates(stream, photo, flt, content)
+        job = scheduler.submit(photo, flt, owner=session, mask=mask, preview_every=PREVIEW_EVERY, since=pressed,
+                               keep_context=ZERO_GPU, replace=True)
+    except StylizerError as exc:
+        raise gr.Error(str(exc)) from None
+    if job.state is State.CANCELLED:  # Cancel was pressed while the instant painting was made
+        return preview, f"Cancelled. {TRY_AGAIN}", gr.DownloadButton(visible=False), None, None
+    return preview, f"Instant preview; {waiting_words(scheduler.ahead(job))}.", gr.DownloadButton(visible=False), None, job.id
+
+
+def waiting_words(ahead: Ahead) -> str:
+    """'2 paintings ahead of yours; yours starts in about 40 s', and the running-time limit
+    when there is a line: an API caller can hold the painter no longer than that."""
+    if ahead.position == 0:
+        return "painting the full version now"
+    limit = scheduler.budget.max_seconds
+    return ahead.sentence() + (f" (no painting runs longer than {limit:.0f} s here)" if limit else "")
+
+
+async def paint(request: gr.Request, ticket: str | None, content):
+    """Streaming handler: the place in line while waiting, live previews and a progress line
+    while painting, then result, download, comparison.
+
+    `request` comes first: Gradio fills in only positional parameters. Only this tab's own
+    job is followed. However this handler ends (done, Cancel, the tab closed: Gradio closes
+    the stream within `UPDATE_EVERY_S` of its client going away), its job ends with it.
+    """
+    job = scheduler.job(ticket)
+    skip = gr.skip()
+    if job is None or job.owner != _session(request):
+        yield skip, skip, skip, skip
+        return
+    last_status = 0.0
+    try:
+        async for item in job.aupdates(heartbeat=UPDATE_EVERY_S):
+            if isinstance(item, Ahead):
+                yield skip, f"Instant preview; {waiting_words(item)}.", skip, skip
+            elif isinstance(item, Progress):
+                now = time.monotonic()
+                if item.preview is not None or now - last_status >= STATUS_EVERY_S:
+                    last_status = now
+                    # Live previews come from the coarse scales: shown at the final size, never as a thumbnail.
+                    shown = images.fit(item.preview, job.filter.size) if item.preview is not None else skip
+                    yield shown, status_line(item), skip, skip
+            elif item is None:
+                yield skip, skip, skip, skip  # nothing new: lets Gradio notice a client that went away
+            else:
+                yield done_updates(item, job.photo, job.filter, content)
     except Cancelled:
-        yield skip, "Stopped. Change something and press **Paint** to try again.", skip, skip
+        yield skip, f"{'Stopped' if job.started is not None else 'Cancelled'}. {TRY_AGAIN}", skip, skip
     except StylizerError as exc:
         raise gr.Error(str(exc)) from None
     finally:
-        line.finish(session, run_id)
+        job.cancel()  # no one follows it any more; a no-op once it has ended
 
 
-def _updates(stream, photo, flt: Filter, content):
-    """The page's updates for one painting's stream: previews, progress, then the result."""
-    skip = gr.skip()
-    last_status = 0.0
-    for item in stream:
-        if isinstance(item, Progress):
-            now = time.monotonic()
-            if item.preview is not None or now - last_status >= STATUS_EVERY_S:
-                last_status = now
-                # Live previews come from the coarse scales: shown at the final size, never as a thumbnail.
-                shown = images.fit(item.preview, flt.size) if item.preview is not None else skip
-                yield shown, status_line(item), skip, skip
-            continue
-        line.measured(flt, item.stats.seconds)
-        path = save_result(item, content)
-        stats = item.stats
-        done = (
-            f"Done in **{stats.seconds:.1f} s** · {stats.iterations} iterations · "
-            f"{item.image.width}×{item.image.height} px{strength_words(flt, stats)} · {painter.description}"
-        )
-        before = images.fit(photo, max(item.image.size))
-        yield item.image, done, gr.DownloadButton(value=path, visible=True), (before, item.image)
+def done_updates(result, photo, flt: Filter, content):
+    """The finished painting, its download, its comparison and one line about the run."""
+    path = save_result(result, content)
+    stats = result.stats
+    done = (
+        f"Done in **{stats.seconds:.1f} s** · {stats.iterations} iterations · "
+        f"{result.image.width}×{result.image.height} px{strength_words(flt, stats)} · {painter.description}"
+    )
+    before = images.fit(photo, max(result.image.size))
+    return result.image, done, gr.DownloadButton(value=path, visible=True), (before, result.image)
 
 
 def status_line(p: Progress) -> str:
@@ -114,11 +127,16 @@ def strength_words(flt: Filter, stats) -> str:
 
 
 def stop(request: gr.Request = None):
-    """Cancel: a painting waiting in line never starts; a running one stops at its next check
-    (in this process at once; on ZeroGPU, Gradio's cancel closes the stream)."""
-    cancelled = line.cancel(_session(request))
-    if cancelled == "waiting":
-        return "Cancelled. Change something and press **Paint** to try again."
-    if cancelled == "running":
-        return "Stopped. Change something and press **Paint** to try again."
-    return gr.skip()
+    """Cancel: this tab's painting stops, whether it waits (it never starts), runs (it stops at
+    its next iteration) or is about to be submitted (its instant painting is still being made)."""
+    session = _session(request)
+    busy, jobs = scheduler.busy(session), scheduler.jobs(session)
+    scheduler.cancel_owner(session)
+    if not busy:
+        return gr.skip()  # nothing under way: a finished painting's words stay
+    return f"{'Stopped' if any(job.started is not None for job in jobs) else 'Cancelled'}. {TRY_AGAIN}"
+
+
+def leave(request: gr.Request = None) -> None:
+    """The tab was closed (Gradio's unload): its paintings are cancelled."""
+    scheduler.cancel_owner(_session(request))

@@ -1,27 +1,41 @@
-"""The process's one core: the `Stylizer`, the painter that uses it, the preset registry, and
-the warm-up that precomputes the presets' style targets.
+"""The process's one core: the `Stylizer`, the painter that uses it, the job scheduler in
+front of it, the preset registry, and the warm-up that precomputes the presets' style targets.
 
-Every painting goes through `painter` (this process's `Stylizer`, or a Ray cluster's
-workers); instant paintings are always made by `stylizer` here.
+Every painting of the page, the API and an in-process daemon is a job of `scheduler`
+(stylizer/jobs.py), which hands it to `painter` (this process's `Stylizer`, or a Ray
+cluster's workers; on ZeroGPU through its adapter); instant paintings are made by
+`stylizer` here, in the scheduler's instant lane.
 """
 
 from __future__ import annotations
 
 import atexit
-import os
 import threading
 
 from webapp import settings  # first: it imports the `spaces` package before CUDA is touched
 from stylizer import Filter, Stylizer, StylizerError, load_presets
 from stylizer.cluster import RaySettings
+from stylizer.jobs import Budget, Scheduler, device_batch_size
 from stylizer.pool import make_painter
 from stylizer.transfer import plan_scales
+from webapp.zerogpu import ZeroGPUPainter
 
 stylizer = Stylizer()
 painter = make_painter(
     RaySettings(settings.RAY_ADDRESS, settings.RAY_WORKERS) if settings.RAY_ADDRESS else None, stylizer=stylizer
 )
-CONCURRENCY = int(os.environ.get("STYLIZER_CONCURRENCY", painter.capacity))
+# What one painting may ask and take on this server; a refusal names the setting to change.
+BUDGET = Budget(
+    max_side=settings.MAX_SIZE, max_iterations=settings.MAX_ITERATIONS, max_seconds=settings.MAX_SECONDS,
+    max_waiting=settings.MAX_WAITING,
+    names={"max_side": "STYLIZER_MAX_SIZE", "max_iterations": "STYLIZER_MAX_ITERATIONS",
+           "max_seconds": "STYLIZER_MAX_SECONDS", "max_waiting": "STYLIZER_MAX_WAITING"},
+)
+# ZeroGPU bills each visitor's own quota, so there every painting runs alone.
+BATCH_SIZE = 1 if settings.ZERO_GPU else settings.BATCH_SIZE or device_batch_size(stylizer.device.type)
+scheduler = Scheduler(ZeroGPUPainter(painter) if settings.ZERO_GPU else painter, budget=BUDGET,
+                      batch_size=BATCH_SIZE, max_waiting=settings.QUEUE_SIZE)
+atexit.register(scheduler.close, settings.SHUTDOWN_WAIT_S)
 registry = load_presets()
 PRESET_IDS = list(registry.presets)
 DEFAULT_PRESET = "starry-night"

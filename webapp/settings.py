@@ -4,11 +4,15 @@ Environment:
   STYLIZER_MAX_SIZE            largest output long side in px (default 1024)
   STYLIZER_MAX_UPLOAD_PIXELS   largest accepted photo or painting (default 40 MP)
   STYLIZER_MAX_UPLOAD_MB       largest upload in MB (default 50)
-  STYLIZER_CONCURRENCY         stylizations run at once; others wait in line (default 1, or
-                               the number of Ray workers)
+  STYLIZER_MAX_ITERATIONS      most iterations one painting may ask for (default 1000)
+  STYLIZER_MAX_SECONDS         longest a painting may run; it is stopped past it (default 600)
+  STYLIZER_MAX_WAITING         paintings one visitor or API caller may have in line at once
+                               (default 2)
+  STYLIZER_BATCH_SIZE          compatible paintings started together (default 8 on a GPU,
+                               1 on the CPU, where batches do not pay: stylizer/jobs.py)
   STYLIZER_RAY_ADDRESS         paint on this Ray cluster (auto, or HOST:PORT) instead of here
   STYLIZER_RAY_WORKERS         workers to start there (default: one per GPU, else per 2 cores)
-  STYLIZER_QUEUE_SIZE          longest line before new requests are turned away (default 32)
+  STYLIZER_QUEUE_SIZE          paintings waiting before new ones are turned away (default 32)
   STYLIZER_WARM                0 skips precomputing the presets' style targets at start
   STYLIZER_DAEMON_CONFIG       a daemon.yaml: also run the watch-folder daemon in this process,
                                sharing the app's model and GPU (jobs take turns)
@@ -32,6 +36,12 @@ MAX_UPLOAD_MB = int(os.environ.get("STYLIZER_MAX_UPLOAD_MB", 50))
 RAY_ADDRESS = os.environ.get("STYLIZER_RAY_ADDRESS") or None
 RAY_WORKERS = int(os.environ["STYLIZER_RAY_WORKERS"]) if os.environ.get("STYLIZER_RAY_WORKERS") else None
 QUEUE_SIZE = int(os.environ.get("STYLIZER_QUEUE_SIZE", 32))
+MAX_ITERATIONS = int(os.environ.get("STYLIZER_MAX_ITERATIONS", 1000))
+# High at 1024 px is about 12 times Normal at 512 px (3x the iterations, 4x the pixels), some
+# 3 minutes on 2 CPU cores (Normal: 11-14 s, QUALITY_INFO): room for a busy machine.
+MAX_SECONDS = float(os.environ.get("STYLIZER_MAX_SECONDS", 600))
+MAX_WAITING = int(os.environ.get("STYLIZER_MAX_WAITING", 2))
+BATCH_SIZE = int(os.environ["STYLIZER_BATCH_SIZE"]) if os.environ.get("STYLIZER_BATCH_SIZE") else None
 WARM = os.environ.get("STYLIZER_WARM", "1") != "0"
 PREVIEW_EVERY = 10  # iterations between live previews
 MASK_CANVAS_SIDE = 1024  # px: the brush's canvas shows a lighter copy of the photo
@@ -47,11 +57,7 @@ QUALITY = [("Instant", "instant"), ("Quick", "quick"), ("Draft", "draft"), ("Nor
 # was 5-8 s more, and it grows with the size and with other people's paintings.
 QUALITY_INFO = ("Instant: about a second · Quick: about half of Normal's time (at 512 px on 2 CPU cores, "
                 "Instant 0.7 s, Quick 6 s, Normal 11-14 s) · Normal: the full painting · High: three times Normal")
-# The queue estimate before any painting has been timed here: seconds per iteration and
-# square pixel of output (a default 512 px, 100-iteration painting took about 33 s on 2 cores).
-TYPICAL_SECONDS_PER_UNIT = 33.0 / (100 * 512 * 512)
-WAITING_MAX_S = 1800  # longer than any real wait in line (32 paintings of ~1 min)
-RECENT_PAINTINGS = 5  # how many measured paintings the queue estimate averages
+UPDATE_EVERY_S = 1.0  # a waiting or painting stream says something at least this often (see handlers)
 COLOR_CHOICES = [
     ("Painting's colours", "none"),
     ("Keep photo colours", "luminance"),

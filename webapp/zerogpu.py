@@ -1,59 +1,65 @@
-"""The ZeroGPU adapter: every painting of the page and the API runs through `stylize_stream`.
+"""The ZeroGPU adapter: on a ZeroGPU Space the scheduler paints through `ZeroGPUPainter`.
 
-On a ZeroGPU Space `stylize_stream` is decorated with `spaces.GPU` and runs in a forked
-worker process (the rules are in webapp/settings.py, where `spaces` is imported); elsewhere
-it runs here. Either way it paints in a worker thread and yields what the painter reports.
+There a GPU exists only inside `stylize_stream`, decorated with `spaces.GPU`, which runs in
+a forked worker process (the rules are in webapp/settings.py, where `spaces` is imported).
+Only picklable values cross: the photo, the filter, the mask going in; progress and the
+result coming out. No cancel flag can cross the fork, so a painting is stopped by closing
+its stream, which the adapter does at the first report after its job's cancel check says
+so. The scheduler runs it in the context of the request that asked (`keep_context`), where
+`spaces` finds the visitor whose GPU quota pays.
 """
 
 from __future__ import annotations
 
-import atexit
+import contextlib
+import math
 import queue
 import threading
-import time
-from typing import Iterator
+from collections import deque
+from collections.abc import Iterator
 
-from stylizer import Filter, Progress, Result
+from stylizer import Cancelled, Filter, Progress, Result, StylizerError
+from stylizer.jobs import work_units
 from stylizer.masks import Mask
-from webapp import line
-from webapp.services import painter
-from webapp.settings import PREVIEW_EVERY, SHUTDOWN_WAIT_S, ZERO_GPU, spaces
+from webapp.settings import ZERO_GPU, spaces
+
+RECENT = 5  # paintings whose GPU time the next request is sized by
+MAX_GPU_S = 300  # the most one call may request
+_seconds_per_unit: deque[float] = deque(maxlen=RECENT)  # measured inside the GPU worker
+_painter = None  # what the GPU worker paints with: set (before any fork) by ZeroGPUPainter
 
 
-def gpu_seconds(photo, flt: Filter, run_id: str, mask: Mask | None = None) -> int:
-    """ZeroGPU's time request for one painting: generous for its size (shorter waits in line)."""
-    return int(min(300, 20 + 0.1 * flt.iterations * (flt.size / 512) ** 2))
+def gpu_seconds(photo, flt: Filter, quality: str = "normal", mask: Mask | None = None, preview_every: int = 0) -> int:
+    """ZeroGPU's time request for one painting: the GPU time this Space measured on its
+    recent paintings for this much work, with half again as margin; before any was
+    measured, generous for its size. A visitor's quota is charged what is requested, and
+    shorter requests wait less for a GPU."""
+    if _seconds_per_unit:
+        expected = max(_seconds_per_unit) * work_units(photo.size, flt, quality)
+        return int(min(MAX_GPU_S, max(10, math.ceil(1.5 * expected + 5))))
+    return int(min(MAX_GPU_S, 20 + 0.1 * flt.iterations * (flt.size / 512) ** 2))
 
 
-_gpu = spaces.GPU(duration=gpu_seconds) if ZERO_GPU else (lambda fn: fn)
-_painting_threads: set[threading.Thread] = set()  # this process's paintings, for a clean exit
+def _on_gpu(fn):
+    return spaces.GPU(duration=gpu_seconds)(fn) if ZERO_GPU else fn
 
 
-@_gpu
-def stylize_stream(photo, flt: Filter, run_id: str, mask: Mask | None = None) -> Iterator[Progress | Result]:
-    """Run one stylization in a worker thread; yield its `Progress` reports, then the `Result`.
-
-    Only picklable values go in and out (see ZeroGPU in settings). `run_id` names the cancel
-    flag in the process that paints: `line.cancel_run` reaches it when that is this process;
-    on ZeroGPU, closing this generator (Gradio's cancel does) stops the painting instead.
-    """
+@_on_gpu
+def stylize_stream(photo, flt: Filter, quality: str = "normal", mask: Mask | None = None,
+                   preview_every: int = 0) -> Iterator[Progress | Result]:
+    """Paint in a thread of the process this runs in; yield its `Progress`, then the `Result`.
+    Closing the generator stops the painting at its next iteration."""
     events: queue.Queue = queue.Queue()
-    cancel = line.flag(run_id)
+    stop = threading.Event()
 
     def work() -> None:
         try:
-            result = painter.paint(
-                photo, flt, on_progress=events.put, cancel=cancel.is_set, preview_every=PREVIEW_EVERY, mask=mask
-            )
-            events.put(result)
+            events.put(_painter.paint(photo, flt, quality, on_progress=events.put, cancel=stop.is_set,
+                                      preview_every=preview_every, mask=mask))
         except BaseException as exc:  # handed to the caller's thread
             events.put(exc)
-        finally:
-            _painting_threads.discard(threading.current_thread())
 
-    worker = threading.Thread(target=work, name="stylize", daemon=True)
-    _painting_threads.add(worker)
-    worker.start()
+    threading.Thread(target=work, name="stylize", daemon=True).start()
     try:
         while True:
             item = events.get()
@@ -63,21 +69,43 @@ def stylize_stream(photo, flt: Filter, run_id: str, mask: Mask | None = None) ->
             if isinstance(item, Result):
                 return
     finally:
-        cancel.set()  # the caller went away (or we are done): never leave the worker painting
-        line.release(run_id)
+        stop.set()  # the caller went away (or we are done): never leave the worker painting
 
 
-def stop_paintings(timeout: float = SHUTDOWN_WAIT_S) -> None:
-    """At exit: cancel every painting and wait for its thread to stop at its next check.
+class ZeroGPUPainter:
+    """A painter (pool.Painter) whose every painting runs through `stylize_stream`, one at a time."""
 
-    A painting thread left inside torch while the interpreter shuts down aborted the
-    process ("terminate called without an active exception", exit 134), as the warm-up
-    thread once did.
-    """
-    line.cancel_all()
-    deadline = time.monotonic() + timeout
-    for thread in list(_painting_threads):
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    capacity = 1
 
+    def __init__(self, painter) -> None:
+        global _painter
+        _painter = painter
+        self.description = f"{painter.description} (ZeroGPU)"
 
-atexit.register(stop_paintings)
+    def paint_many(self, contents, filters, quality="normal", on_progress=None, cancel=None, masks=None,
+                   preview_every=0) -> list:
+        outcomes: list = []
+        for index, photo in enumerate(contents):
+            report = (lambda p, index=index: on_progress(index, p)) if on_progress else None
+            try:
+                outcomes.append(self._paint(photo, filters[index], quality, report, cancel[index] if cancel else None,
+                                            masks[index] if masks else None, preview_every))
+            except StylizerError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    @staticmethod
+    def _paint(photo, flt: Filter, quality: str, on_progress, cancel, mask, preview_every) -> Result:
+        with contextlib.closing(stylize_stream(photo, flt, quality, mask, preview_every)) as stream:
+            for item in stream:
+                if isinstance(item, Result):
+                    _seconds_per_unit.append(item.stats.seconds / work_units(photo.size, flt, quality))
+                    return item
+                if on_progress is not None:
+                    on_progress(item)
+                if cancel is not None and cancel():
+                    raise Cancelled("painting cancelled")
+        raise Cancelled("painting cancelled")
+
+    def close(self) -> None:
+        pass
