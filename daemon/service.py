@@ -1,12 +1,14 @@
 """The running daemon: watchers, worker threads, hot reload and the status file.
 
-One worker thread per painting the painter can run at once. In-process that is one:
-two stylizations at once on a CPU only slow each other down, and on a GPU the shared
-`Stylizer` runs one job at a time anyway. That is also what lets the app and the daemon
-share a process and a GPU: pass the app's painter in and both queue on its lock. On a Ray
-cluster (`ray:` in daemon.yaml) it is one thread per worker; the threads still write the
-journal and the output folder one at a time (`books`), so the daemon stays their only
-writer and every promise of journal.py holds as with one thread.
+Every painting is a job of a `Scheduler` (stylizer/jobs.py), the one line the painter's work
+waits in. One worker thread per painting the scheduler can run at once: in-process on a CPU
+that is one (two stylizations at once on a CPU only slow each other down); on a GPU, one per
+picture of a batch, so compatible photos are painted together. Passing the app's scheduler
+in is what lets the app and the daemon share a process and a GPU: both wait in the same
+line, first come, first served. On a Ray cluster (`ray:` in daemon.yaml) it is one thread
+per worker; the threads still write the journal and the output folder one at a time
+(`books`), so the daemon stays their only writer and every promise of journal.py holds as
+with one thread.
 
 A job that fails for a reason that is not the photo's (a full output disk, out of memory,
 a bug) leaves the photo in the inbox and is tried again after a delay that doubles each
@@ -30,6 +32,7 @@ from watchdog.observers import Observer
 from PIL import Image
 
 from stylizer.errors import Cancelled, StylizerError
+from stylizer.jobs import Scheduler
 from stylizer.pool import Painter, make_painter
 from stylizer.presets import PRESET_SUFFIXES, PresetRegistry, load_presets, preset_folders
 
@@ -62,7 +65,9 @@ class WatchService:
         config = self._settings.config
         # The cluster (or the device) is chosen once: a reload that changes `ray:` applies at restart.
         self._owns_painter = painter is None
-        self.painter = painter or make_painter(config.ray, config.device, config.precision, max_memory_gb=config.max_memory_gb)
+        painter = painter or make_painter(config.ray, config.device, config.precision, max_memory_gb=config.max_memory_gb)
+        self._owns_scheduler = not isinstance(painter, Scheduler)
+        self.painter = painter if isinstance(painter, Scheduler) else Scheduler(painter)
         self._stop = threading.Event()
         self._settler = Settler(config.settle_seconds)
         self._observer = Observer()
@@ -118,8 +123,8 @@ class WatchService:
         if self.journal is not None:
             with self._books:
                 self.journal.close()
-        if self._owns_painter:
-            self.painter.close()
+        if self._owns_scheduler:
+            self.painter.close(close_painter=self._owns_painter)
         log.info("stopped")
 
     def wait_idle(self, timeout: float) -> bool:

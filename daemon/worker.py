@@ -34,7 +34,8 @@ from pathlib import Path, PurePosixPath
 from stylizer import images
 from stylizer.errors import Cancelled, FilterError, ImageError
 from stylizer.masks import Mask
-from stylizer.pool import Painter, WorkerFailed
+from stylizer.jobs import Scheduler
+from stylizer.pool import WorkerFailed
 from stylizer.presets import PresetRegistry
 from stylizer.strength import strength_fields
 from stylizer.transfer import Progress
@@ -89,7 +90,7 @@ class Worker:
     the journal, the names and the output folder are touched by one job at a time, while
     the long part, the painting, runs beside the other jobs' (one per worker of the pool)."""
 
-    def __init__(self, painter: Painter, journal: Journal, status: StatusBoard, books: threading.Lock, slot: int) -> None:
+    def __init__(self, painter: Scheduler, journal: Journal, status: StatusBoard, books: threading.Lock, slot: int) -> None:
         self.painter = painter
         self.journal = journal
         self.status = status
@@ -327,7 +328,8 @@ class Worker:
 
         self.books.release()
         try:
-            result = self.painter.paint(photo, filter, rule.quality, on_progress=report, cancel=stopping, mask=mask)
+            result = self.painter.paint(photo, filter, rule.quality, on_progress=report, cancel=stopping, mask=mask,
+                                        owner=f"daemon {relative.as_posix()}")
         except (Cancelled, WorkerFailed, FilterError):
             raise
         except Exception as exc:  # out of memory, diverged, a missing painting: not the photo's fault

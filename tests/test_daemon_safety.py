@@ -181,11 +181,11 @@ class FlakyStylizer:
         self._stylizer, self._failures, self._error = stylizer, failures, error
         self.calls = 0
 
-    def paint(self, *args, **kwargs):
+    def paint_many(self, *args, **kwargs):  # what the daemon's scheduler calls, a batch of one here
         self.calls += 1
         if self.calls <= self._failures:
             raise self._error
-        return self._stylizer.paint(*args, **kwargs)
+        return self._stylizer.paint_many(*args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._stylizer, name)
