@@ -143,3 +143,29 @@ def test_a_painting_runs_in_the_real_zero_gpu_fork_and_closing_it_frees_the_work
     assert report["previews"] >= 1, "previews cross the fork too"
     assert report["after_close"] == "Progress"
     assert report["again_device"] == "cuda", "after a closed stream the worker paints the next one"
+
+
+def test_a_process_forked_from_the_app_while_it_paints_gets_fresh_locks():
+    """ZeroGPU forks its GPU workers from the running page: the app registers the Stylizer's
+    reset, so a lock held by a painting thread at that moment is free in the worker."""
+    import threading
+
+    from webapp import services
+
+    held, release = threading.Event(), threading.Event()
+
+    def painting() -> None:
+        with services.stylizer._lock:
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=painting)
+    thread.start()
+    assert held.wait(30)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if services.stylizer._lock.acquire(timeout=2) else 1)
+    release.set()
+    thread.join(30)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the forked process inherited the held lock"

@@ -10,6 +10,7 @@ cluster's workers; on ZeroGPU through its adapter); instant paintings are made b
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 
 from webapp import settings  # first: it imports the `spaces` package before CUDA is touched
@@ -21,6 +22,9 @@ from stylizer.transfer import plan_scales
 from webapp.zerogpu import ZeroGPUPainter
 
 stylizer = Stylizer()
+# ZeroGPU's GPU workers are forked from this process while the page runs: a lock some thread
+# held, or a preview counted as running, at that moment would stay so in the worker forever.
+os.register_at_fork(after_in_child=stylizer.reset_after_fork)
 painter = make_painter(
     RaySettings(settings.RAY_ADDRESS, settings.RAY_WORKERS) if settings.RAY_ADDRESS else None, stylizer=stylizer
 )
