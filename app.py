@@ -193,7 +193,7 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
         instant, paint_inputs, [*paint_outputs, ticket], api_visibility="undocumented", show_progress="hidden",
         concurrency_id="instant", concurrency_limit=None,
     )
-    # Every painting waits in the scheduler's line (stylizer/jobs.py), not in Gradio's queue:
+    # Every painting waits in the scheduler's line (stylizer/scheduler.py), not in Gradio's queue:
     # no concurrency limit here, so each stream starts at once and shows its true place.
     preview_event.success(
         paint, [ticket, content], paint_outputs,

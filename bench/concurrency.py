@@ -4,7 +4,7 @@ Is each told its true place in line, and how good is the estimate?
 `python app.py` runs as its own process, exactly as deployed (its scheduler, budgets and
 warm-up); 1, 4, 8 and 16 simulated users then each do what the page does on Paint, through
 gradio_client: the instant event (which paints at once and puts the painting in the
-scheduler's line, stylizer/jobs.py) and then the painting event (which follows that job:
+scheduler's line, stylizer/scheduler.py) and then the painting event (which follows that job:
 its place in line while it waits, then its progress). Per user:
 
   first picture   the instant painting has reached the client
@@ -201,14 +201,16 @@ def main() -> None:
             errors = [e for e in (_estimate_error(r, first_done) for r in results) if e is not None]
             paintings = sorted(r["final"] - r["started"] for r in results)
             data[users] = results
-            rows.append([
+            row = [
                 str(users),
                 f"{statistics.median(firsts):.2f}", f"{_percentile(firsts, 0.95):.2f}",
                 f"{statistics.median(finals):.1f}", f"{_percentile(finals, 0.95):.1f}",
                 f"{sum(paintings):.1f}",
                 f"{true_places}/{users}",
                 f"{statistics.median(errors):.0%} / {max(errors):.0%}" if errors else "-",
-            ])
+            ]
+            rows.append(row)
+            print(" | ".join(row), flush=True)  # as each crowd ends: a long run shows its progress
         if not args.no_abuse:
             abuse = _abuse(url, inputs, args.photo, settings.MAX_SIZE, settings.MAX_ITERATIONS)
     finally:

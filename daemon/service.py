@@ -1,6 +1,6 @@
 """The running daemon: watchers, worker threads, hot reload and the status file.
 
-Every painting is a job of a `Scheduler` (stylizer/jobs.py), the one line the painter's work
+Every painting is a job of a `Scheduler` (stylizer/scheduler.py), the one line the painter's work
 waits in. One worker thread per painting the scheduler can run at once: in-process on a CPU
 that is one (two stylizations at once on a CPU only slow each other down); on a GPU, one per
 picture of a batch, so compatible photos are painted together. Passing the app's scheduler
@@ -32,7 +32,7 @@ from watchdog.observers import Observer
 from PIL import Image
 
 from stylizer.errors import Cancelled, StylizerError
-from stylizer.jobs import Scheduler
+from stylizer.scheduler import Scheduler
 from stylizer.pool import Painter, make_painter
 from stylizer.presets import PRESET_SUFFIXES, PresetRegistry, load_presets, preset_folders
 

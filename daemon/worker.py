@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 from stylizer import images
 from stylizer.errors import Cancelled, FilterError, ImageError
 from stylizer.masks import Mask
-from stylizer.jobs import Scheduler
+from stylizer.scheduler import Scheduler
 from stylizer.pool import WorkerFailed
 from stylizer.presets import PresetRegistry
 from stylizer.strength import strength_fields

@@ -1,7 +1,7 @@
 """`Stylizer`: owns the device, the networks and the caches; one per process.
 
 The app and the daemon share one instance, so the model is loaded once and style targets
-computed for one request serve the next. A lock makes sure two jobs never compete for the
+computed for one request serve the next. A lock makes sure two paintings never compete for the
 same device: on a small CPU two concurrent runs are each several times slower than one.
 
 The work itself has its own homes: the plan of a painting (plan.py), the paintings and
@@ -26,7 +26,7 @@ from .filter import DEFAULT_STRENGTH, Filter
 from .instant import InstantPainter
 from .losses import content_distance, style_distance
 from .masks import Mask
-from .painting import Job, Painter
+from .painting import BatchRunner, Task
 from .plan import Plan, make_plan
 from .preview import Previews
 from .quality import for_quality
@@ -58,7 +58,7 @@ class Stylizer:
         self._networks: dict[tuple, VGGFeatures] = {}
         self.styles = Styles(self.device, self.memory_budget)
         self.previews = Previews(self.styles, self.memory_budget)
-        self.painter = Painter(self.device, self.memory_budget, self.styles, self.previews)
+        self.runner = BatchRunner(self.device, self.memory_budget, self.styles, self.previews)
         self._new_locks()
 
     def _new_locks(self) -> None:
@@ -89,12 +89,12 @@ class Stylizer:
     ) -> Result:
         """Paint `content` with `filter` (only where `mask` is white, when given); raises
         `Cancelled` if `cancel` becomes true."""
-        job = self._job(content, filter, on_progress, cancel, mask)
+        task = self._task(content, filter, on_progress, cancel, mask)
         with self._lock:
-            self._run_waiting([job], preview_every)
-        if job.error is not None:
-            raise job.error
-        return job.result
+            self._run_waiting([task], preview_every)
+        if task.error is not None:
+            raise task.error
+        return task.result
 
     def paint_many(
         self,
@@ -128,7 +128,7 @@ class Stylizer:
         if not len(filters) == len(cancels) == len(masks) == count:
             raise FilterError("paint_many: give one filter, cancel check and mask per photo (or one for all)")
         results: list[Result | Exception | None] = [None] * count
-        jobs: dict[int, Job] = {}
+        tasks: dict[int, Task] = {}
         for index in range(count):
             report = (lambda progress, index=index: on_progress(index, progress)) if on_progress else None
             try:
@@ -137,22 +137,22 @@ class Stylizer:
                                                 mask=masks[index])
                 else:
                     run = filters[index] if quality is None else for_quality(filters[index], quality)
-                    jobs[index] = self._job(contents[index], run, report, cancels[index], masks[index])
+                    tasks[index] = self._task(contents[index], run, report, cancels[index], masks[index])
             except StylizerError as exc:
                 results[index] = exc
         groups: dict[tuple, list[int]] = {}
-        for index, job in jobs.items():
-            groups.setdefault(job.plan.key, []).append(index)
+        for index, task in tasks.items():
+            groups.setdefault(task.plan.key, []).append(index)
         for indices in groups.values():
             # No more pictures than the memory budget holds untiled, as each would be alone:
             # a batch that had to be tiled would paint them differently (the halos).
-            size = max(1, min(batch_size, jobs[indices[0]].plan.batch))
+            size = max(1, min(batch_size, tasks[indices[0]].plan.batch))
             for start in range(0, len(indices), size):
-                batch = [jobs[i] for i in indices[start : start + size]]
+                batch = [tasks[i] for i in indices[start : start + size]]
                 with self._lock:
                     self._run_waiting(batch, preview_every)
-        for index, job in jobs.items():
-            results[index] = job.error if job.error is not None else dataclasses.replace(job.result, quality=quality)
+        for index, task in tasks.items():
+            results[index] = task.error if task.error is not None else dataclasses.replace(task.result, quality=quality)
         return results
 
     def plan(self, photo: images.Image.Image, filter: Filter, mask: Mask | None = None) -> Plan:
@@ -162,7 +162,7 @@ class Stylizer:
         # benchmark or test can force them here (bench/schedule.py, bench/strength.py).
         return make_plan(*photo.size, filter, self._dtype_for(filter), self.memory_budget, mask, plan_scales)
 
-    def _job(self, content, filter: Filter, on_progress, cancel, mask) -> Job:
+    def _task(self, content, filter: Filter, on_progress, cancel, mask) -> Task:
         """A painting ready to run: planned, photo and paintings decoded, the instant network
         loaded when it starts from the instant painting (errors raised here, before it waits
         for the device)."""
@@ -174,18 +174,18 @@ class Stylizer:
         outside = self.styles.load_all(mask.outside) if mask and mask.outside else []
         if filter.init == "instant":
             self.previews.instant()
-        return Job(photo=photo, styles=styles, filter=filter, requested=filter, plan=plan, on_progress=on_progress,
+        return Task(photo=photo, styles=styles, filter=filter, requested=filter, plan=plan, on_progress=on_progress,
                    cancel=cancel, mask=mask, outside=outside)
 
-    def _run_waiting(self, jobs: list[Job], preview_every: int) -> None:
+    def _run_waiting(self, tasks: list[Task], preview_every: int) -> None:
         """Run jobs that held the lock's queue: one cancelled while it waited does no work."""
-        for job in jobs:
-            if job.cancel is not None and job.cancel():
-                job.error = Cancelled()  # cancelled while waiting for the lock: no work at all
-            job.cancel = self.previews.between_iterations(job.cancel)
-        waiting = [job for job in jobs if job.error is None]
+        for task in tasks:
+            if task.cancel is not None and task.cancel():
+                task.error = Cancelled()  # cancelled while waiting for the lock: no work at all
+            task.cancel = self.previews.between_iterations(task.cancel)
+        waiting = [task for task in tasks if task.error is None]
         if waiting:
-            self.painter.run(waiting, self.network(waiting[0].filter), preview_every, auto_strength)
+            self.runner.run(waiting, self.network(waiting[0].filter), preview_every, auto_strength)
 
     def paint(
         self,

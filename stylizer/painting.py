@@ -1,6 +1,6 @@
 """A batch of paintings through one scale schedule: one network pass per iteration for all.
 
-The jobs of a batch share a plan (plan.batch_key: the same scales, network, optimizer and
+The tasks of a batch share a plan (plan.batch_key: the same scales, network, optimizer and
 tiling); each keeps its own photo, targets, strength, mask and L-BFGS state
 (transfer.optimize_scale), so a painting does not depend on its neighbours in the batch.
 """
@@ -42,13 +42,13 @@ from .transfer import (
 )
 from .vgg import VGGFeatures
 
-NOISE_CELL = 4  # px of the coarsest scale per independent noise value (see Painter.initial_pixels)
+NOISE_CELL = 4  # px of the coarsest scale per independent noise value (see BatchRunner.initial_pixels)
 StrengthChooser = Callable[[float, int], float]  # (level, side) -> strength: strength.auto_strength
 
 
 @dataclass
-class Job:
-    """One painting on its way through `Painter.run`: what it was asked, and what it has
+class Task:
+    """One painting on its way through `BatchRunner.run`: what it was asked, and what it has
     become so far (its picture in the batch, this scale's targets, its result or error)."""
 
     photo: images.Image.Image
@@ -73,7 +73,7 @@ class Job:
     error: Exception | None = None
 
 
-class Painter:
+class BatchRunner:
     """Paints batches of jobs on one device, with the Stylizer's paintings and previews."""
 
     def __init__(self, device: torch.device, memory_budget: float, styles: Styles, previews: Previews) -> None:
@@ -82,7 +82,7 @@ class Painter:
         self.styles = styles
         self.previews = previews
 
-    def run(self, jobs: list[Job], network: VGGFeatures, preview_every: int, choose_strength: StrengthChooser) -> None:
+    def run(self, jobs: list[Task], network: VGGFeatures, preview_every: int, choose_strength: StrengthChooser) -> None:
         """Paint a batch of jobs that share a plan (`plan.batch_key`); each job ends with its
         `result` or its `error`. A batch of one is an ordinary painting."""
         first = jobs[0].filter
@@ -131,7 +131,7 @@ class Painter:
                 continue
             job.result = self._result(job, network, tiles, scales)
 
-    def _prepare_scale(self, job: Job, network: VGGFeatures, scale: Scale, tiles: tuple[Tile, ...] | None) -> Terms:
+    def _prepare_scale(self, job: Task, network: VGGFeatures, scale: Scale, tiles: tuple[Tile, ...] | None) -> Terms:
         """The photo, targets and loss terms of one job at one scale (no gradients)."""
         filter = job.filter
         size = (scale.height, scale.width)
@@ -164,7 +164,7 @@ class Painter:
         )
         return job.terms
 
-    def _style_terms(self, network: VGGFeatures, filter: Filter, job: Job, region, style_targets) -> tuple[StyleTerm, ...]:
+    def _style_terms(self, network: VGGFeatures, filter: Filter, job: Task, region, style_targets) -> tuple[StyleTerm, ...]:
         """The whole picture's style term; or, with a mask, the guided terms of its regions
         (masks.py): the filter's paintings where the mask is white, and `mask.outside`'s
         where it is black, if it has one."""
@@ -180,7 +180,7 @@ class Painter:
             terms.append(StyleTerm(targets, layer_masks(1 - region, filter.style_layers)))
         return tuple(terms)
 
-    def _result(self, job: Job, network: VGGFeatures, tiles: tuple[Tile, ...] | None, scales: list[Scale]) -> Result:
+    def _result(self, job: Task, network: VGGFeatures, tiles: tuple[Tile, ...] | None, scales: list[Scale]) -> Result:
         """The finished picture with its losses and the independent distances."""
         filter, pixels = job.filter, job.picture.pixels
         with torch.no_grad():
@@ -213,7 +213,7 @@ class Painter:
         return Result(image=image, stats=stats, filter=job.requested)
 
     @staticmethod
-    def _on_tile(jobs: list[Job], scale: Scale, number: int, scales: int) -> Callable[[int, int], None]:
+    def _on_tile(jobs: list[Task], scale: Scale, number: int, scales: int) -> Callable[[int, int], None]:
         """Between tiles: progress for each picture, and a stop once all of them are cancelled."""
 
         def on_tile(done: int, total: int) -> None:
@@ -287,4 +287,4 @@ def finish(pixels: torch.Tensor, photo_t: torch.Tensor, luminance_only: bool, ke
     return finished
 
 
-__all__ = ["Job", "NOISE_CELL", "Painter", "finish"]
+__all__ = ["NOISE_CELL", "BatchRunner", "Task", "finish"]

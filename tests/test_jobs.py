@@ -1,6 +1,6 @@
-"""The job scheduler (stylizer/jobs.py) over the real engine: line order, cancel in every
-state, budgets, batches and estimates. The painter under it is the real LocalPainter; the
-recording wrapper below only notes which photos reached it."""
+"""Jobs and their scheduler (stylizer/jobs.py, stylizer/scheduler.py) over the real engine:
+line order, cancel in every state, budgets, batches and estimates. The painter under it is
+the real LocalPainter; the recording wrapper below only notes which photos reached it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from conftest import PAINTING, PHOTO
 from stylizer import Filter, images
 from stylizer.errors import Cancelled, ImageError
-from stylizer.jobs import Ahead, Budget, BudgetExceeded, LineFull, Scheduler, State
+from stylizer.jobs import Ahead, Budget, BudgetExceeded, LineFull, State
+from stylizer.scheduler import Scheduler
 from stylizer.pool import LocalPainter
 from stylizer.transfer import Progress
 

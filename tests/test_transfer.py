@@ -208,14 +208,14 @@ def test_a_very_wide_painting_or_a_small_style_scale_still_paints(stylizer):
 def test_the_noise_start_has_no_pixel_level_noise_to_leave_a_grid(stylizer, tiny):
     """White noise at the coarse scale survived as a regular 8 px grid in the final painting."""
     flt = tiny.replace(init="noise")
-    start = stylizer.painter.initial_pixels(flt, None, [], (96, 128))[0].double()
+    start = stylizer.runner.initial_pixels(flt, None, [], (96, 128))[0].double()
     spectrum = torch.fft.rfft2(start - start.mean(dim=(1, 2), keepdim=True)).abs().square()
     fy = torch.fft.fftfreq(96).abs().view(-1, 1)
     fx = torch.fft.rfftfreq(128).view(1, -1)
     high = (torch.maximum(fy, fx) > 0.25).expand_as(spectrum[0])
     share = float(spectrum[:, high].sum() / spectrum.sum())
     assert share < 0.05, f"{share:.0%} of the start's energy is in the upper half of the frequencies"
-    again = stylizer.painter.initial_pixels(flt, None, [], (96, 128))
-    other = stylizer.painter.initial_pixels(flt.replace(seed=1), None, [], (96, 128))
+    again = stylizer.runner.initial_pixels(flt, None, [], (96, 128))
+    other = stylizer.runner.initial_pixels(flt.replace(seed=1), None, [], (96, 128))
     assert torch.equal(start.float(), again[0]) and not torch.equal(again, other), "seeded, and seeds differ"
     assert 0 <= float(start.min()) and float(start.max()) <= 255

@@ -91,7 +91,7 @@ def test_through_the_scheduler_a_cancelled_job_closes_its_stream_and_the_gpu_req
     import contextvars
 
     from stylizer.errors import Cancelled
-    from stylizer.jobs import Scheduler
+    from stylizer.scheduler import Scheduler
     from webapp import zerogpu
 
     asked = contextvars.ContextVar("asked", default=None)

@@ -4,7 +4,7 @@ Paint is two events: `instant` (its own unlimited lane: a feed-forward painting 
 a second, after which the painting is submitted as a job of this tab's) and then `paint`,
 which follows that job: its true place in line while it waits, then its progress and result.
 `stop` is Cancel, `leave` a closed tab. Who waits and who paints is the scheduler's alone
-(stylizer/jobs.py); this module keeps no queue or cancel state.
+(stylizer/scheduler.py); this module keeps no queue or cancel state.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 front of it, the preset registry, and the warm-up that precomputes the presets' style targets.
 
 Every painting of the page, the API and an in-process daemon is a job of `scheduler`
-(stylizer/jobs.py), which hands it to `painter` (this process's `Stylizer`, or a Ray
+(stylizer/scheduler.py), which hands it to `painter` (this process's `Stylizer`, or a Ray
 cluster's workers; on ZeroGPU through its adapter); instant paintings are made by
 `stylizer` here, in the scheduler's instant lane.
 """
@@ -16,7 +16,8 @@ import threading
 from webapp import settings  # first: it imports the `spaces` package before CUDA is touched
 from stylizer import Filter, Stylizer, StylizerError, load_presets
 from stylizer.cluster import RaySettings
-from stylizer.jobs import Budget, Scheduler, device_batch_size
+from stylizer.jobs import Budget
+from stylizer.scheduler import Scheduler, device_batch_size
 from stylizer.pool import make_painter
 from stylizer.transfer import plan_scales
 from webapp.zerogpu import ZeroGPUPainter

@@ -9,7 +9,7 @@ Environment:
   STYLIZER_MAX_WAITING         paintings one visitor or API caller may have in line at once
                                (default 2)
   STYLIZER_BATCH_SIZE          compatible paintings started together (default 8 on a GPU,
-                               1 on the CPU, where batches do not pay: stylizer/jobs.py)
+                               1 on the CPU, where batches do not pay: stylizer/scheduler.py)
   STYLIZER_RAY_ADDRESS         paint on this Ray cluster (auto, or HOST:PORT) instead of here
   STYLIZER_RAY_WORKERS         workers to start there (default: one per GPU, else per 2 cores)
   STYLIZER_QUEUE_SIZE          paintings waiting before new ones are turned away (default 32)
