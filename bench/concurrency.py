@@ -121,12 +121,12 @@ def _user(url: str, inputs: tuple[list, list], results: list, start: threading.B
 
 
 def _estimate_error(result: dict, first_done: float) -> float | None:
-    """|estimate - real wait| / real wait, for the last estimate told after the first
-    painting of the crowd had finished (the scheduler's speed was measured by then)."""
+    """|estimate - real wait| / real wait, for the first estimate told after the crowd's
+    first painting had finished (its speed measured by then; later ones count down)."""
     told = [(when, says) for when, says in result["estimates"] if when >= first_done]
     if not told or result["started"] is None:
         return None
-    when, says = told[-1]
+    when, says = told[0]
     real = result["started"] - when
     return abs(says - real) / real if real > 1 else None
 

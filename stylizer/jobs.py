@@ -161,21 +161,24 @@ class Job:
         """The next thing to tell the owner, or None when nothing happened within `timeout`
         (a streaming caller uses that pause to notice that its own client went away)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._changed:
-            while True:
+        while True:
+            with self._changed:
                 if self._events:
                     return self._events.popleft()
                 if self.state in ENDED:
                     return EndOfUpdates()
-                if self.state is State.WAITING and self._scheduler is not None:
-                    ahead = self._scheduler.ahead(self)
-                    if ahead != self._told:
-                        self._told = ahead
-                        return ahead
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                self._changed.wait(timeout=1.0 if remaining is None else min(1.0, remaining))
+                waiting = self.state is State.WAITING and self._scheduler is not None
+            if waiting:  # asked without this job's lock: the scheduler ends jobs under its own
+                ahead = self._scheduler.ahead(self)
+                if ahead != self._told:
+                    self._told = ahead
+                    return ahead
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            with self._changed:
+                if not self._events and self.state not in ENDED:
+                    self._changed.wait(timeout=1.0 if remaining is None else min(1.0, remaining))
 
     def updates(self, heartbeat: float | None = None) -> Iterator[object]:
         """`Ahead`, `Progress` ... then the `Result`; raises the job's error instead. With

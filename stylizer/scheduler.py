@@ -274,7 +274,10 @@ class Scheduler:
             if job not in self._waiting:
                 return Ahead(0, 0.0)
             before = self._waiting[: self._waiting.index(job)]
-            return Ahead(len(self._running) + len(before), self._estimate(before))
+            estimate = self._estimate(before)
+            # Whole seconds: an owner is told again when its place or its estimate changes,
+            # and a float would change at every look.
+            return Ahead(len(self._running) + len(before), None if estimate is None else float(round(estimate)))
 
     def seconds_per_unit(self) -> float | None:
         """Measured speed: seconds per pixel-iteration over the recent batches on this device."""
