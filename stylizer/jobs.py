@@ -124,7 +124,6 @@ class Job:
         self._changed = threading.Condition()
         self._events: deque = deque()
         self._scheduler: Scheduler | None = None
-        self._order = 0  # ties in `since` keep submit order
         self._batch: list[Job] = []  # the jobs it runs with, itself included
         self._told: Ahead | None = None
 

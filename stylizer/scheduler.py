@@ -25,7 +25,6 @@ only slot for as long as it liked.
 from __future__ import annotations
 
 import contextvars
-import itertools
 import math
 import threading
 import time
@@ -94,11 +93,10 @@ class Scheduler:
         self._compatible = compatible
         self._prior_rate = seconds_per_unit  # before anything was measured here
         self._lock = threading.Condition()
-        self._waiting: list[Job] = []  # in order of `since`
+        self._waiting: list[Job] = []  # in the order they were submitted
         self._running: list[Job] = []
         self._owner_cancels: dict[str, float] = {}
         self._speed: deque[tuple[float, float]] = deque(maxlen=RECENT_BATCHES)  # (seconds, units)
-        self._order = itertools.count()
         self._known: OrderedDict[str, Job] = OrderedDict()  # by id: the live jobs and the recently ended
         self._closed = False
         self._instant_slots = threading.BoundedSemaphore(instant_slots)
@@ -196,9 +194,9 @@ class Scheduler:
         """Put a painting in line; refused here (one line) when it is past its budget, its
         owner already has as many jobs as the budget allows, or the line is full.
 
-        `since`: when the owner asked (time.monotonic()); the line is ordered by it, and a
-        job asked before its owner's last `cancel_owner` is cancelled at once (a Cancel
-        pressed while the page was still making the instant painting). `keep_context`: the
+        `since`: when the owner asked (time.monotonic()); a job asked before its owner's
+        last `cancel_owner` is cancelled at once (a Cancel pressed while the page was still
+        making the instant painting). `keep_context`: the
         painting runs in the caller's contextvars (a ZeroGPU Space bills the visitor whose
         request it finds there). `replace`: the owner's jobs asked before this one are
         cancelled (a browser tab paints one painting at a time: Paint pressed again wins).
@@ -230,10 +228,11 @@ class Scheduler:
                 for thread in self._threads:
                     thread.start()
             job._scheduler = self
-            job._order = next(self._order)
             self._known[job.id] = job
+            # In submit order, not by `since`: a place once told then only ever gets better
+            # (by press time, a press whose instant painting took longer came in ahead of
+            # one already told its place, and moved it back).
             self._waiting.append(job)
-            self._waiting.sort(key=lambda j: (j.since, j._order))
             self._lock.notify_all()
         for other in replaced:
             other.cancel()
