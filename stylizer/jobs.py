@@ -110,8 +110,12 @@ class Job:
     """
 
     def __init__(self, photo: images.Image.Image, filter: Filter, quality: str, owner: str, mask: Mask | None,
-                 preview_every: int, budget: Budget, since: float, context: contextvars.Context | None) -> None:
+                 preview_every: int, budget: Budget, since: float, context: contextvars.Context | None,
+                 follow_within: float | None = None) -> None:
         self.id = uuid.uuid4().hex
+        self.submitted = time.monotonic()
+        self.follow_within = follow_within  # seconds its owner has to start following it
+        self.followed = False
         self.photo, self.filter, self.quality, self.owner, self.mask = photo, filter, quality, owner, mask
         self.preview_every, self.budget, self.since, self.context = preview_every, budget, since, context
         self.state = State.WAITING
@@ -138,11 +142,18 @@ class Job:
         return self._stop.is_set()
 
     def _should_stop(self) -> bool:
-        """The painter's per-iteration check: cancelled, or past the budget's running time."""
-        if self._stop.is_set():
+        """The painter's per-iteration check: cancelled, abandoned, or past the budget's running time."""
+        if self._stop.is_set() or self.abandoned:
             return True
         limit = self.budget.max_seconds
         return limit is not None and self.started is not None and time.monotonic() - self.started > limit
+
+    @property
+    def abandoned(self) -> bool:
+        """Nobody came to follow it in time: an owner that submitted and went away (a page
+        whose stream never opened, a client that died between two calls)."""
+        return (self.follow_within is not None and not self.followed
+                and time.monotonic() - self.submitted > self.follow_within)
 
     def _post(self, item: object) -> None:
         with self._changed:
@@ -159,6 +170,7 @@ class Job:
     def next_update(self, timeout: float | None = None) -> object | None:
         """The next thing to tell the owner, or None when nothing happened within `timeout`
         (a streaming caller uses that pause to notice that its own client went away)."""
+        self.followed = True
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._changed:
@@ -220,6 +232,7 @@ class Job:
     def wait(self, cancel: CancelCheck | None = None):
         """Block until the job ends; its Result, or its error raised. `cancel` (the caller's
         own check, polled) cancels the job."""
+        self.followed = True
         with self._changed:
             while self.state not in ENDED:
                 if cancel is not None and cancel():

@@ -190,7 +190,8 @@ class Scheduler:
 
     def submit(self, content, filter: Filter, quality: str = "normal", *, owner: str = "local",
                mask: Mask | None = None, preview_every: int = 0, budget: Budget | None = None,
-               since: float | None = None, keep_context: bool = False, replace: bool = False) -> Job:
+               since: float | None = None, keep_context: bool = False, replace: bool = False,
+               follow_within: float | None = None) -> Job:
         """Put a painting in line; refused here (one line) when it is past its budget, its
         owner already has as many jobs as the budget allows, or the line is full.
 
@@ -200,13 +201,15 @@ class Scheduler:
         painting runs in the caller's contextvars (a ZeroGPU Space bills the visitor whose
         request it finds there). `replace`: the owner's jobs asked before this one are
         cancelled (a browser tab paints one painting at a time: Paint pressed again wins).
+        `follow_within`: seconds the owner has to start following the job (`updates`,
+        `wait`); a job nobody came for is cancelled, waiting or running.
         """
         budget = budget or self.budget
         budget.check(filter, quality)
         photo = images.load(content)
         since = time.monotonic() if since is None else since
         job = Job(photo, filter, quality, owner, mask, preview_every, budget, since,
-                  contextvars.copy_context() if keep_context else None)
+                  contextvars.copy_context() if keep_context else None, follow_within)
         with self._lock:
             if self._closed:
                 raise StylizerError("the painter is shutting down; try again in a minute")
@@ -328,12 +331,19 @@ class Scheduler:
     # -- the workers -----------------------------------------------------------------------
 
     def _take(self) -> list[Job] | None:
-        """The first job in line and the compatible jobs after it, up to the batch size."""
+        """The first job in line and the compatible jobs after it, up to the batch size; jobs
+        nobody came for leave the line here without running."""
         with self._lock:
-            while not self._waiting and not self._closed:
-                self._lock.wait()
-            if self._closed:
-                return None
+            while True:
+                while not self._waiting and not self._closed:
+                    self._lock.wait()
+                if self._closed:
+                    return None
+                for job in [job for job in self._waiting if job.abandoned]:
+                    self._waiting.remove(job)
+                    job._end(State.CANCELLED, error=Cancelled("nobody followed the painting"))
+                if self._waiting:
+                    break
             first = self._waiting[0]
             key = self._compatible(first) if self.batch_size > 1 else None
             batch = [first] + [job for job in self._waiting[1:] if self.batch_size > 1 and self._compatible(job) == key]

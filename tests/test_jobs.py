@@ -226,3 +226,21 @@ def test_the_estimate_follows_the_measured_speed_once_a_painting_has_finished(sc
     assert told.position == 1 and told.start_in > 0
     # Loose here (a busy test machine); bench/concurrency.py measures how close it is.
     assert 0.3 * real <= told.start_in <= 3 * real + 0.5
+
+
+def test_a_job_nobody_comes_to_follow_never_runs_and_one_left_running_stops(scheduler, recording):
+    """A page whose stream never opened, a client that died between its two calls."""
+    running = scheduler.submit(tagged(1), flt(ENDLESS))
+    wait_for(lambda: running.state is State.RUNNING)
+    forgotten = scheduler.submit(tagged(2), flt(), follow_within=0.5)
+    followed = scheduler.submit(tagged(3), flt(), follow_within=0.5)
+    followed_updates = followed.updates()
+    assert isinstance(next(followed_updates), Ahead)
+    time.sleep(1.0)
+    running.cancel()
+    assert followed.wait().image is not None
+    assert forgotten.state is State.CANCELLED
+    left = scheduler.submit(tagged(4), flt(ENDLESS), follow_within=2.0)
+    wait_for(lambda: left.state is State.RUNNING)
+    wait_for(lambda: left.state is State.CANCELLED, timeout=30)
+    assert [batch[0] for batch in recording.batches] == [1, 3, 4]

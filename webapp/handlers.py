@@ -18,7 +18,7 @@ from stylizer.jobs import Ahead, State
 from webapp.controls import controls_filter
 from webapp.results import save_image, save_result
 from webapp.services import painter, scheduler, stylizer
-from webapp.settings import PREVIEW_EVERY, STATUS_EVERY_S, UPDATE_EVERY_S, ZERO_GPU
+from webapp.settings import FOLLOW_WITHIN_S, PREVIEW_EVERY, STATUS_EVERY_S, UPDATE_EVERY_S, ZERO_GPU
 
 TRY_AGAIN = "Change something and press **Paint** to try again."
 
@@ -45,7 +45,7 @@ def instant(request: gr.Request, content, mode, preset_id, *rest):
         return preview, "Instant painting ready.", gr.DownloadButton(value=path, visible=True), (before, preview), None
     try:
         job = scheduler.submit(photo, flt, owner=session, mask=mask, preview_every=PREVIEW_EVERY, since=pressed,
-                               keep_context=ZERO_GPU, replace=True)
+                               keep_context=ZERO_GPU, replace=True, follow_within=FOLLOW_WITHIN_S)
     except StylizerError as exc:
         raise gr.Error(str(exc)) from None
     if job.state is State.CANCELLED:  # Cancel was pressed while the instant painting was made

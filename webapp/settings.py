@@ -58,6 +58,9 @@ QUALITY = [("Instant", "instant"), ("Quick", "quick"), ("Draft", "draft"), ("Nor
 QUALITY_INFO = ("Instant: about a second · Quick: about half of Normal's time (at 512 px on 2 CPU cores, "
                 "Instant 0.7 s, Quick 6 s, Normal 11-14 s) · Normal: the full painting · High: three times Normal")
 UPDATE_EVERY_S = 1.0  # a waiting or painting stream says something at least this often (see handlers)
+# A painting submitted with the instant one is followed by the page's next event within a
+# second; one nobody came for in this long (a client gone between the two) is cancelled.
+FOLLOW_WITHIN_S = 30.0
 COLOR_CHOICES = [
     ("Painting's colours", "none"),
     ("Keep photo colours", "luminance"),
