@@ -30,8 +30,8 @@ def _session(request: gr.Request | None) -> str:
 def instant(request: gr.Request, content, mode, preset_id, *rest):
     """Paint's first answer: the feed-forward painting in well under a second; then the
     painting goes in line as this tab's job (replacing any earlier one of this tab's), and
-    its id is the ticket `paint` follows. Its place in line is the moment Paint was pressed,
-    so a Cancel pressed while this ran still cancels it."""
+    its id is the ticket `paint` follows. The job keeps the moment Paint was pressed, so a
+    Cancel pressed while this ran still cancels it."""
     pressed = time.monotonic()
     photo, flt, quality_name, mask = controls_filter(content, mode, preset_id, rest)
     session = _session(request)
