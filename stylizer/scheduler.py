@@ -83,7 +83,6 @@ class Scheduler:
         batch_size: int = 1,
         max_waiting: int | None = None,
         compatible: Callable[[Job], Hashable] = batch_key_of,
-        seconds_per_unit: float | None = None,
         instant_slots: int = 2,
     ) -> None:
         self.painter = painter
@@ -91,7 +90,6 @@ class Scheduler:
         self.batch_size = max(1, batch_size)
         self.max_waiting = max_waiting
         self._compatible = compatible
-        self._prior_rate = seconds_per_unit  # before anything was measured here
         self._lock = threading.Condition()
         self._waiting: list[Job] = []  # in the order they were submitted
         self._running: list[Job] = []
@@ -282,18 +280,21 @@ class Scheduler:
             return Ahead(len(self._running) + len(before), None if estimate is None else float(round(estimate)))
 
     def seconds_per_unit(self) -> float | None:
-        """Measured speed: seconds per pixel-iteration over the recent batches on this device."""
+        """Measured speed: seconds per pixel-iteration over the recent batches on this
+        device; None until one has finished (no number is made up before)."""
         with self._lock:
-            if not self._speed:
-                return self._prior_rate
-            return sum(s for s, _ in self._speed) / sum(u for _, u in self._speed)
+            return self._rate()
+
+    def _rate(self) -> float | None:
+        """`seconds_per_unit`; holds `self._lock`."""
+        return sum(s for s, _ in self._speed) / sum(u for _, u in self._speed) if self._speed else None
 
     def _estimate(self, before: list[Job]) -> float | None:
         """When the next worker is free for a job behind `before`: each running batch's
         remaining time, then the jobs ahead assigned in order to the first worker free
         (as batches of one: on a device that batches, an estimate on the long side). Holds
         `self._lock`."""
-        rate = self._prior_rate if not self._speed else sum(s for s, _ in self._speed) / sum(u for _, u in self._speed)
+        rate = self._rate()
         if rate is None:
             return None
         now = time.monotonic()
