@@ -131,6 +131,14 @@ def _estimate_error(result: dict, first_done: float) -> float | None:
     return abs(says - real) / real if real > 1 else None
 
 
+def _summary(result: dict, first_done: float) -> dict:
+    """What the results file keeps of one person: their times, the place told, and the
+    estimate that was scored (when told, what it said) out of how many they were told."""
+    told = [(when, says) for when, says in result["estimates"] if when >= first_done]
+    kept = {key: value for key, value in result.items() if key != "estimates"}
+    return {**kept, "estimate_scored": list(told[0]) if told else None, "estimates_told": len(result["estimates"])}
+
+
 def _abuse(url: str, inputs: tuple[list, list], photo: Path, size: int, iterations: int) -> float:
     """An API caller asks for the largest painting allowed and goes away after 3 s; a person
     pressed Paint 1 s after it. Seconds from the caller's going away until the person's
@@ -200,7 +208,7 @@ def main() -> None:
             first_done = min(finals)
             errors = [e for e in (_estimate_error(r, first_done) for r in results) if e is not None]
             paintings = sorted(r["final"] - r["started"] for r in results)
-            data[users] = results
+            data[users] = [_summary(r, first_done) for r in results]
             row = [
                 str(users),
                 f"{statistics.median(firsts):.2f}", f"{_percentile(firsts, 0.95):.2f}",
