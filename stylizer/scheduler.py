@@ -311,10 +311,14 @@ class Scheduler:
         """A cancelled job leaves the line at once, before any worker can take it."""
         with self._lock:
             if job in self._waiting:
-                self._waiting.remove(job)
-                job._end(State.CANCELLED, error=Cancelled("painting cancelled"))
-                self._forget_ended()
+                self._leave_line(job, "painting cancelled")
         self._notify_waiting()
+
+    def _leave_line(self, job: Job, reason: str) -> None:
+        """A waiting job ends without running. Holds `self._lock`."""
+        self._waiting.remove(job)
+        job._end(State.CANCELLED, error=Cancelled(reason))
+        self._forget_ended()
 
     def _forget_ended(self) -> None:
         """Keep at most RECENT_JOBS ended jobs findable by id. Holds `self._lock`."""
@@ -341,14 +345,13 @@ class Scheduler:
                 if self._closed:
                     return None
                 for job in [job for job in self._waiting if job.abandoned]:
-                    self._waiting.remove(job)
-                    job._end(State.CANCELLED, error=Cancelled("nobody followed the painting"))
+                    self._leave_line(job, "nobody followed the painting")
                 if self._waiting:
                     break
-            first = self._waiting[0]
-            key = self._compatible(first) if self.batch_size > 1 else None
-            batch = [first] + [job for job in self._waiting[1:] if self.batch_size > 1 and self._compatible(job) == key]
-            batch = batch[: self.batch_size]
+            batch = [self._waiting[0]]
+            if self.batch_size > 1:
+                key = self._compatible(batch[0])
+                batch += [job for job in self._waiting[1:] if self._compatible(job) == key][: self.batch_size - 1]
             now = time.monotonic()
             for job in batch:
                 self._waiting.remove(job)
