@@ -1,13 +1,13 @@
-"""Instant, Quick and Normal side by side: time, the quality metric, and a figure to look at.
+"""Instant, Quick and Normal side by side: time, the quality metrics, and a figure to look at.
 
 Each benchmark pair is painted at 512 px with each quality, one after another on one
-Stylizer (warmed up first), and scored with common.quality: style distance (Gram matrices
-against the painting) and content distance (conv4_2 against the photo), lower is better.
-Caveat: these are the terms the Gatys optimization (Quick, Normal) minimizes and the
-feed-forward network (Instant) never saw, so they favour the optimized results by
-construction; the figure is the fairer judge. Writes docs/qualities.jpg.
+Stylizer (warmed up first), and scored by the independent judge (independent.py:
+style_swd, content_err, SSIM) and, for reference, by common.quality's own-loss distances
+(Gram matrices, conv4_2), which the optimized qualities minimize and Instant never saw.
+`--before` adds Normal as it painted before the photo's detail was added back between
+scales (painting.ADD_BACK_DETAIL), timed in the same run. Writes docs/qualities.jpg.
 
-    python bench/qualities.py [--size 512] [--pairs tubingen-starry coffee-wave ...]
+    python bench/qualities.py [--size 512] [--pairs tubingen-starry coffee-wave ...] [--before]
 """
 
 from __future__ import annotations
@@ -16,38 +16,47 @@ import argparse
 import time
 
 from common import PAIRS, ROOT, machine, quality, save_json, table
+from independent import IndependentMetrics
 from PIL import Image, ImageDraw
 
-from stylizer import Filter, Stylizer, images
+from stylizer import Filter, Stylizer, images, painting
 
 QUALITIES = ("instant", "quick", "normal")
+BEFORE = "normal before"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
+    parser.add_argument("--before", action="store_true", help="also Normal without the detail added back")
     args = parser.parse_args()
-    stylizer = Stylizer()
+    stylizer, judge = Stylizer(), IndependentMetrics()
+    levels = (*QUALITIES, BEFORE) if args.before else QUALITIES
     warm_photo, warm_painting = PAIRS[args.pairs[0]]
     stylizer.paint(warm_photo, Filter(styles=(warm_painting,), size=128, iterations=4), "quick")
     rows, data, tiles = [], {}, []
     for name in args.pairs:
-        photo, painting = PAIRS[name]
+        photo, style_image = PAIRS[name]
         row_tiles = [images.fit(images.load(photo), 256)]
-        for level in QUALITIES:
+        for level in levels:
+            painting.ADD_BACK_DETAIL = level != BEFORE
             started = time.perf_counter()
-            result = stylizer.paint(photo, Filter(styles=(painting,), size=args.size), level)
+            result = stylizer.paint(photo, Filter(styles=(style_image,), size=args.size), level.split()[0])
             seconds = time.perf_counter() - started
-            style, content = quality(stylizer, result.image, photo, painting)
-            data[f"{name}/{level}"] = {"seconds": seconds, "style": style, "content": content}
-            rows.append([name, level, f"{seconds:.2f}", f"{style:.3f}", f"{content:.3f}"])
+            painting.ADD_BACK_DETAIL = True
+            style, content = quality(stylizer, result.image, photo, style_image)
+            judged = judge.score(result.image, photo, style_image)
+            data[f"{name}/{level}"] = {"seconds": seconds, "style": style, "content": content, **judged}
+            rows.append([name, level, f"{seconds:.2f}", f"{judged['style_swd']:.3f}", f"{judged['content_err']:.3f}",
+                         f"{judged['ssim']:.3f}", f"{style:.3f}", f"{content:.3f}"])
             row_tiles.append(images.fit(result.image, 256))
         tiles.append(row_tiles)
     print(f"{args.size} px; {machine()}; {stylizer.description}")
-    print(table(["pair", "quality", "seconds", "style distance", "content distance"], rows))
+    print(table(["pair", "quality", "seconds", "style_swd", "content_err", "ssim", "gram (own loss)",
+                 "conv4_2 (own loss)"], rows))
     save_json("qualities", {"size": args.size, "machine": machine(), "results": data})
-    figure = _figure(tiles, ["photo", *QUALITIES])
+    figure = _figure(tiles, ["photo", *levels])
     figure.save(ROOT / "docs" / "qualities.jpg", quality=88)
 
 
