@@ -95,13 +95,14 @@ class IndependentMetrics:
 
     def __init__(self, pooling: str = "max") -> None:
         self.network = JudgeNetwork(tuple(dict.fromkeys(STYLE_LAYERS + CONTENT_LAYERS)), pooling=pooling)
+        self._references: dict[tuple, tuple[torch.Tensor, dict[str, torch.Tensor]]] = {}
 
     def score(self, output: images.Image.Image, photo: Path, painting: Path) -> dict[str, float]:
         width, height = output.size
-        photo_image = images.load(photo).resize((width, height), images.Image.Resampling.LANCZOS)
-        painting_image = images.fit(images.load(painting), max(width, height))
-        out_t, photo_t, painting_t = (images.to_tensor(i) for i in (output, photo_image, painting_image))
-        out_f, photo_f, painting_f = (self.network(t) for t in (out_t, photo_t, painting_t))
+        photo_t, photo_f = self._reference(photo, (width, height), fit=False)
+        painting_t, painting_f = self._reference(painting, (width, height), fit=True)
+        out_t = images.to_tensor(output)
+        out_f = self.network(out_t)
         style = {name: swd(_positions(out_f[name]), _positions(painting_f[name])) for name in STYLE_LAYERS}
         return {
             "style_swd": sum(style.values()) / len(style),
@@ -110,6 +111,21 @@ class IndependentMetrics:
             "content_err": sum(_relative_error(out_f[n], photo_f[n]) for n in CONTENT_LAYERS) / len(CONTENT_LAYERS),
             "ssim": ssim(_luma(out_t), _luma(photo_t)),
         }
+
+
+    def _reference(self, path: Path, size: tuple[int, int], fit: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The photo resized to the output's size, or the painting fitted to its long side,
+        with its features: the same for every painting of a sweep, so computed once (the
+        last few are kept)."""
+        key = (path, size, fit)
+        if key not in self._references:
+            image = images.load(path)
+            image = images.fit(image, max(size)) if fit else image.resize(size, images.Image.Resampling.LANCZOS)
+            tensor = images.to_tensor(image)
+            if len(self._references) >= 8:
+                self._references.pop(next(iter(self._references)))
+            self._references[key] = (tensor, self.network(tensor))
+        return self._references[key]
 
 
 def swd(points: torch.Tensor, reference: torch.Tensor, per_spread: bool = True) -> float:
