@@ -9,7 +9,7 @@ pastiche's 512 px results were made on a GPU machine and are not kept in the rep
 when they are not in bench/results/images/, the sheet takes pastiche's cell from the
 earlier matched-content sheet, docs/compare-matched.jpg (300 px wide, labelled so).
 
-    python bench/contact.py --before default --after detail [--strength 6]
+    python bench/contact.py --before before --after default [--strength 6]
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from stylizer.grid import labelled_grid
 CROPS = {
     "astronaut-scream": ("face", (170, 70, 176)),
     "raccoon-contrast": ("face", (240, 40, 176)),
-    "tubingen-starry": ("roofs and windows", (300, 90, 176)),
-    "rocket-udnie": ("rocket and gantry", (170, 80, 176)),
+    "tubingen-starry": ("windows", (300, 90, 176)),
+    "rocket-udnie": ("rocket", (170, 80, 176)),
 }
 EARLIER_SHEET = ROOT / "docs" / "compare-matched.jpg"
 EARLIER_ORDER = sorted(ALL_PAIRS)  # its rows, one per pair in name order
@@ -52,7 +52,7 @@ def main() -> None:
         if name in CROPS:
             what, (left, top, side) = CROPS[name]
             box = (left, top, left + side, top + side)
-            crops += [(photo.crop(box), f"{name}: {what}"), (old.crop(box), args.labels[0]),
+            crops += [(photo.crop(box), f"{name.split('-')[0]}: {what}"), (old.crop(box), args.labels[0]),
                       (new.crop(box), args.labels[1])]
     title = f"photo | pastiche default | {args.labels[0]} | {args.labels[1]}, strength {args.strength:g}"
     labelled_grid(cells, columns=4, cell_side=300, title=title).save(ROOT / "docs" / "quality-sheet.jpg", quality=85)
