@@ -149,7 +149,7 @@ def _write(args: argparse.Namespace, output: Path, result: Result) -> None:
 def _auto_note(result: Result) -> str:
     """What strength: auto chose, for the summary line; nothing for a fixed strength.
 
-    Auto measures a picture between two scales of the optimization; an instant painting
+    Auto measures a picture partway through the coarsest scale; an instant painting
     and a one-scale painting have no such picture, so they say what they painted at.
     """
     if not result.filter.auto_strength:

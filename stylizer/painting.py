@@ -25,7 +25,7 @@ from .objective import Objective, StyleTerm, Terms, layer_masks, loss_parts, sta
 from .plan import Plan
 from .preview import Previews
 from .results import Result, Stats
-from .strength import stylization_level
+from .strength import ALREADY_PAINTED, stylization_level
 from .styles import LoadedStyle, Styles, style_side
 from .tiling import Tile, lbfgs_history, tiled_features, tiled_grams
 from .transfer import (
@@ -52,7 +52,7 @@ from .vgg import VGGFeatures
 ADD_BACK_DETAIL = True
 DETAIL_STARTS = ("content", "instant")
 NOISE_CELL = 4  # px of the coarsest scale per independent noise value (see BatchRunner.initial_pixels)
-StrengthChooser = Callable[[float, int], float]  # (level, side) -> strength: strength.auto_strength
+StrengthChooser = Callable[[float], float]  # level -> strength: strength.auto_strength
 
 
 @dataclass
@@ -110,12 +110,12 @@ class BatchRunner:
             if not live:
                 break
             if index == plan.measure_at:
-                # strength: auto (strength.py): the coarse scales ran at the filter's
+                # strength: auto (strength.py): the first iterations ran at the filter's
                 # strength; the rest runs at the strength this picture's level calls for.
                 for job in live:
                     job.level = self._stylization_level(network, job.filter, job.styles, job.picture.pixels,
                                                         job.photo, job.mask)
-                    chosen = choose_strength(job.level, max(job.picture.pixels.shape[-2:]))
+                    chosen = choose_strength(job.level)
                     job.filter = job.filter.replace(ratio=ratio_from_strength(chosen))
             size = (scale.height, scale.width)
             # The plan's tiles are one picture's; a batch is never larger than the budget
@@ -271,19 +271,22 @@ class BatchRunner:
 
     def _stylization_level(self, network: VGGFeatures, filter: Filter, styles: list[LoadedStyle],
                            pixels: torch.Tensor, photo: images.Image.Image, mask: Mask | None) -> float:
-        """strength.stylization_level of the picture as one scale left it, against the
-        filter's paintings at the same size (inside the mask, for a masked run)."""
+        """How much of the photo's distance to the filter's paintings the picture still has
+        (strength.stylization_level of each, at the picture's size; inside the mask, for a
+        masked run): 1 is the photo, 0 the paintings' own statistics."""
         height, width = pixels.shape[-2:]
         long_side = max(height, width)
         photo_t = images.to_tensor(photo.resize((width, height), images.Image.Resampling.LANCZOS), self.device)
         with torch.no_grad():
-            features = network(pixels.detach())
+            features, photo_features = network(pixels.detach()), network(photo_t)
             paintings = [
                 (spec.weight, network(self.styles.tensor(filter, image, style_side(image, spec, long_side), photo_t)))
                 for spec, (_, image) in styles
             ]
             where = feature_masks(soft_mask(mask, (width, height), self.device), features) if mask else None
-        return stylization_level(features, paintings, filter.style_layers, where)
+        picture = stylization_level(features, paintings, filter.style_layers, where)
+        start = stylization_level(photo_features, paintings, filter.style_layers, where)
+        return picture / start if start > ALREADY_PAINTED else 0.0
 
 
 def enlarge(pixels: torch.Tensor, size: tuple[int, int], coarse_photo: torch.Tensor | None,

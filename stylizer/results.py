@@ -23,8 +23,8 @@ class Stats:
     precision: str
     scales: list[tuple[int, int, int]] = field(default_factory=list)  # (width, height, iterations)
     recoveries: int = 0
-    strength: float | None = None  # of the last scale: what strength: auto chose
-    auto_level: float | None = None  # strength.stylization_level that auto measured
+    strength: float | None = None  # after auto measured (most of the painting): what strength: auto chose
+    auto_level: float | None = None  # the level strength: auto measured (strength.py)
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {

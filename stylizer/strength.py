@@ -1,41 +1,39 @@
 """`strength: auto`: the content/style balance chosen per photo and painting.
 
-One fixed strength lands at different places for different pairs: at strength 6 the
-independent style distance (bench/quality.py) of eight pairs at 512 px spread from 0.109
-to 0.182, so some photos came out barely painted and others nearly pure texture. Auto
-paints the coarse scales at the filter's strength (6 unless set), then, a few iterations
-into the 512 px scale, measures how much of the painting the picture already has, and
-paints the rest at the strength that brings this pair to where a typical pair lands at 6.
+One fixed strength lands at different places for different pairs: at strength 6 some
+photos come out barely painted and others nearly pure texture, because how far a photo's
+feature statistics are from a painting's, and how fast the optimization closes that gap,
+differ from pair to pair. Auto measures that early and steers almost the whole painting:
 
-Why steering the rest is enough: forcing the rest of the painting to 4.5 or 7.5 moved
-the independent style distance most of the way to where painting every scale at that
-strength puts it (bench/strength.py --calibrate against bench/quality.py's sweep). So auto costs no trial painting, only one
-pass of the network over the picture and the painting, and a restart of L-BFGS's memory.
+- halfway through the coarsest scale (painted at the filter's strength, 6 unless set), it
+  measures how much of the photo's distance to the painting the picture still has:
+  level = distance(picture) / distance(photo), both at that scale;
+- every later iteration (the rest of the coarsest scale and every finer one: 72 of a
+  Normal painting's 100 iterations, over 90% of its time) runs at the strength that
+  brings this pair to where a typical pair lands at 6.
 
-The measure: the sliced Wasserstein distance (distributions.py) between the picture's and
-the painting's feature vectors at the loss's own style layers, with the loss's pooling.
-The loss matches Gram matrices, which are met about equally well for every pair; how far
-the whole feature distributions still are differs, and that is what the eye sees as more
-or less painted. The benchmark that judges auto (bench/strength.py) uses another network
-pooling (max), other layers (conv1_2 .. conv5_2) and the finished painting.
+So auto costs no trial painting, only two passes of the network at the coarsest scale and
+a restart of L-BFGS's memory. A one-scale painting has no coarse scale to measure early
+and keeps the filter's strength.
 
-Precision. The same pair can get a different strength in bf16 and in fp32 (6.0 against
-4.8 was seen), and measuring in fp32 would not change that: the measurement is not what
-differs, the picture it measures is. At 512 px, picture caught at the measurement point,
-level (strength):
+The distance: the sliced Wasserstein distance (distributions.py) between the feature
+vectors of the picture (or photo) and of the painting, at the loss's own style layers,
+with the loss's pooling. The loss matches Gram matrices, which are met about equally well
+for every pair; how far the whole feature distributions still are differs, and that is
+what the eye sees as more or less painted. The benchmark that judges auto
+(bench/strength.py, bench/independent.py) shares no function, layer, pooling or random
+direction with this measurement.
 
-| pair | fp32, 2 threads | fp32, 1 thread | bf16, 2 threads | bf16, 1 thread |
-|---|---|---|---|---|
-| Tübingen + Starry Night | 0.1169 (4.52) | 0.1351 (5.42) | 0.1451 (5.87) | 0.1499 (6.08) |
-| astronaut + Udnie | 0.1146 (4.5) | 0.1164 (4.5) | 0.1245 (4.91) | 0.1217 (4.77) |
+The constants are fitted with `python bench/strength.py --pairs calibration --calibrate
+...` (bench/results/strength-calibrate-calibration.json): per calibration pair, the
+strength whose finished painting reaches the calibration pairs' median stylization level
+at strength 6 (the judge's style distance of the painting over the photo's), against the
+level measured here; a least-squares line through (log level, strength). Its held-out
+pairs share no photo and no painting with the calibration pairs.
 
-Each of those eight pictures measured with the network in the other precision moved by at
-most 0.2% (0.01 strength). Painting in bf16 rather than fp32 raised the level by 5-24%;
-fp32 alone, on 1 thread rather than 2, moved it by 2-16% (0.9 strength). So the choice
-carries the optimization's sensitivity to how its sums are rounded (the same that moves two
-untiled runs' style distance by up to 9%, README "Print sizes"), and in these four
-comparisons bf16 left the picture less painted, so fp32 chose lower. The line was fitted
-in bf16.
+Precision: the same pair can get a different strength in bf16 and in fp32, because the
+picture measured differs (the optimization is sensitive to how its sums are rounded), not
+the measurement. The line was fitted in bf16, the CPU default.
 
 Not in the paper: Gatys et al. and the seed paper use one alpha/beta for every pair.
 """
@@ -53,30 +51,25 @@ from .filter import DEFAULT_STRENGTH, STRENGTH_RANGE, ratio_from_strength
 from .transfer import Scale
 
 AUTO = "auto"
-# Auto measures during the last scale of at most this side, after its first few iterations.
-MEASURE_SIDE = 512
-MEASURE_AFTER = 5
-# Calibrated with `python bench/strength.py --pairs calibration --calibrate 4.5 6 7.5` on
-# the eight pairs of bench/quality.py at 512 px: for each pair, the strength whose result
-# reached the pairs' median independent style distance at 6 (0.144), against the level
-# measured here; a least-squares line through (log level, strength) has this slope and
-# passes 6 at this level (correlation 0.79). bench/results/strength-calibrate-calibration.json.
-TARGET_LEVEL = 0.148
-GAIN = 6.3
-# Smaller paintings are measured at a smaller side, where a picture at the same stage
-# measures higher (0.156 at 128 px against 0.127 at 256 px at the end of those scales,
-# eight pairs' medians): the target follows that power law below 512 px.
-TARGET_SIZE_EXPONENT = math.log(0.156 / 0.127) / math.log(2)
-# Never weaker than this, nor stronger: at 8 the raccoon under Contrast of Forms had no
-# face left; below 4.5 a typical pair looks like a filtered photo.
-BOUNDS = (4.5, 7.5)
+# Auto measures halfway through the coarsest scale (after 28 of its 57 iterations at the
+# default 512 px). After 10 the picture had moved too little to say what the pair needs
+# (calibration pairs, leave-one-out error of the fitted strength 0.45 against a spread of
+# 0.42); after 30, 0.37; at the end of that scale, 0.33, but then only the finer scales
+# would be steered.
+MEASURE_SHARE = 0.5
+# Fitted by bench/strength.py --calibrate (see above): strength 6 at this level, and
+# GAIN strength per unit of log level.
+TARGET_LEVEL = 0.272
+GAIN = 1.33
+# Never weaker than this, nor stronger: a line fitted between 4.5 and 7.5 says little
+# further out. The 18 benchmark pairs wanted 5.4 to 7.0.
+BOUNDS = (3.0, 9.0)
+# A photo this close to its painting (the painting itself, say) has nothing left to paint:
+# its level is 0, not the ratio of two small numbers. The 18 benchmark pairs start at 0.36
+# to 0.95 at 128 px.
+ALREADY_PAINTED = 0.05
 _MIN_ROWS = 16  # a layer with fewer positions inside a mask says nothing
 MAX_ROWS = 8192  # feature vectors per layer the measurement looks at (_sample)
-
-
-def target_level(side: int) -> float:
-    """The level a typical pair has, at the default strength, at a scale of this long side."""
-    return TARGET_LEVEL * (MEASURE_SIDE / side) ** TARGET_SIZE_EXPONENT
 
 
 def stylization_level(
@@ -110,32 +103,27 @@ def _sample(rows: torch.Tensor) -> torch.Tensor:
     return rows[chosen]
 
 
-def auto_strength(level: float, side: int) -> float:
-    """The strength for the remaining scales of a picture measured at `level`, at `side` px."""
+def auto_strength(level: float) -> float:
+    """The strength for the rest of a painting whose picture was measured at `level`."""
     if level <= 0:
         return BOUNDS[0]
-    strength = DEFAULT_STRENGTH + GAIN * math.log(level / target_level(side))
+    strength = DEFAULT_STRENGTH + GAIN * math.log(level / TARGET_LEVEL)
     return min(BOUNDS[1], max(BOUNDS[0], strength))
 
 
 def auto_plan(plan: list[Scale]) -> tuple[list[Scale], int | None]:
     """The schedule auto runs, and the index of the scale before which it measures.
 
-    The measured scale is the last one of at most `MEASURE_SIDE` px; it is split after its
-    first `MEASURE_AFTER` iterations, and the rest of it (and every larger scale) is painted
-    at the chosen strength. No measurement (None) when that scale is the first: a one-scale
-    painting starts from the photo, and after a few iterations it says nothing yet.
+    The coarsest scale is split after `MEASURE_SHARE` of its iterations; the rest of it, and
+    every finer scale, is painted at the chosen strength. No measurement (None) in a
+    one-scale painting, or one whose coarsest scale is too short to split.
     """
-    sides = [max(scale.width, scale.height) for scale in plan]
-    measured = max((index for index, side in enumerate(sides) if side <= MEASURE_SIDE), default=None)
-    if not measured:
+    measured = round(plan[0].iterations * MEASURE_SHARE) if len(plan) > 1 else 0
+    if not 0 < measured < plan[0].iterations:
         return plan, None
-    scale = plan[measured]
-    if scale.iterations > MEASURE_AFTER:
-        first = dataclasses.replace(scale, iterations=MEASURE_AFTER)
-        rest = dataclasses.replace(scale, iterations=scale.iterations - MEASURE_AFTER)
-        return [*plan[:measured], first, rest, *plan[measured + 1 :]], measured + 1
-    return plan, measured + 1 if measured + 1 < len(plan) else None
+    first = dataclasses.replace(plan[0], iterations=measured)
+    rest = dataclasses.replace(plan[0], iterations=plan[0].iterations - measured)
+    return [first, rest, *plan[1:]], 1
 
 
 def strength_fields(value: object, name: str = "strength") -> dict[str, object]:

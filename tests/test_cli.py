@@ -208,7 +208,7 @@ def test_a_normal_painting_with_auto_counts_its_scales_as_the_docs_do(tmp_path, 
     assert counted[-1] == (2, 2)
     stats = images.read_metadata(out)["stats"]
     assert [scale[0] for scale in stats["scales"]] == [128, 256] and sum(s[2] for s in stats["scales"]) == 18
-    assert stats["auto_level"] > 0, "auto measured between the two halves of its last scale"
+    assert stats["auto_level"] > 0, "auto measured between the two halves of its coarsest scale"
 
 
 def test_a_budget_that_forces_tiny_tiles_says_what_it_costs_before_the_work(tmp_path, capsys):

@@ -26,8 +26,8 @@ def test_plan_puts_most_iterations_on_coarse_scales():
 def test_a_scale_split_by_strength_auto_is_still_one_scale():
     plan = plan_scales(512, 384, 512, 3, 100)  # the default: 128, 256, 512 px
     split, _ = auto_plan(plan)
-    assert len(split) == 4, "auto measures between two halves of the 512 px scale"
-    assert scale_numbers(split) == [1, 2, 3, 3] and scale_numbers(plan) == [1, 2, 3]
+    assert len(split) == 4, "auto measures between two halves of the 128 px scale"
+    assert scale_numbers(split) == [1, 1, 2, 3] and scale_numbers(plan) == [1, 2, 3]
     assert merged_scales(split) == plan
 
 
