@@ -25,7 +25,7 @@ from .objective import Objective, StyleTerm, Terms, layer_masks, loss_parts, sta
 from .plan import Plan
 from .preview import Previews
 from .results import Result, Stats
-from .strength import ALREADY_PAINTED, stylization_level
+from .strength import remaining_level
 from .styles import LoadedStyle, Styles, style_side
 from .tiling import Tile, lbfgs_history, tiled_features, tiled_grams
 from .transfer import (
@@ -113,7 +113,7 @@ class BatchRunner:
                 # strength: auto (strength.py): the first iterations ran at the filter's
                 # strength; the rest runs at the strength this picture's level calls for.
                 for job in live:
-                    job.level = self._stylization_level(network, job.filter, job.styles, job.picture.pixels,
+                    job.level = self._remaining_level(network, job.filter, job.styles, job.picture.pixels,
                                                         job.photo, job.mask)
                     chosen = choose_strength(job.level)
                     job.filter = job.filter.replace(ratio=ratio_from_strength(chosen))
@@ -269,11 +269,10 @@ class BatchRunner:
             return color.gray_rgb(color.match_luminance(color.luminance(style), color.luminance(photo_t)))
         return style
 
-    def _stylization_level(self, network: VGGFeatures, filter: Filter, styles: list[LoadedStyle],
+    def _remaining_level(self, network: VGGFeatures, filter: Filter, styles: list[LoadedStyle],
                            pixels: torch.Tensor, photo: images.Image.Image, mask: Mask | None) -> float:
-        """How much of the photo's distance to the filter's paintings the picture still has
-        (strength.stylization_level of each, at the picture's size; inside the mask, for a
-        masked run): 1 is the photo, 0 the paintings' own statistics."""
+        """strength.remaining_level of the picture, against the photo and the filter's
+        paintings at the picture's size (inside the mask, for a masked run)."""
         height, width = pixels.shape[-2:]
         long_side = max(height, width)
         photo_t = images.to_tensor(photo.resize((width, height), images.Image.Resampling.LANCZOS), self.device)
@@ -284,9 +283,7 @@ class BatchRunner:
                 for spec, (_, image) in styles
             ]
             where = feature_masks(soft_mask(mask, (width, height), self.device), features) if mask else None
-        picture = stylization_level(features, paintings, filter.style_layers, where)
-        start = stylization_level(photo_features, paintings, filter.style_layers, where)
-        return picture / start if start > ALREADY_PAINTED else 0.0
+        return remaining_level(features, photo_features, paintings, filter.style_layers, where)
 
 
 def enlarge(pixels: torch.Tensor, size: tuple[int, int], coarse_photo: torch.Tensor | None,

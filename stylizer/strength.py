@@ -83,12 +83,38 @@ def stylization_level(
     `paintings` are (blend weight, features) pairs; their distances are averaged by
     weight. `where` limits the picture to a masked region, per layer.
     """
+    return _distance(features, _painting_rows(paintings, layers), layers, where)
+
+
+def remaining_level(
+    picture: dict[str, torch.Tensor],
+    photo: dict[str, torch.Tensor],
+    paintings: list[tuple[float, dict[str, torch.Tensor]]],
+    layers: tuple[str, ...],
+    where: dict[str, torch.Tensor] | None = None,
+) -> float:
+    """The level auto measures: how much of the photo's distance to the paintings the
+    picture still has (1: the photo, 0: the paintings' own statistics); 0 for a photo
+    already within `ALREADY_PAINTED` of them."""
+    rows = _painting_rows(paintings, layers)
+    start = _distance(photo, rows, layers, where)
+    return _distance(picture, rows, layers, where) / start if start > ALREADY_PAINTED else 0.0
+
+
+def _painting_rows(paintings: list[tuple[float, dict[str, torch.Tensor]]],
+                   layers: tuple[str, ...]) -> list[tuple[float, dict[str, torch.Tensor]]]:
+    """Each painting's sampled feature vectors per layer, with its blend weight."""
+    return [(weight, {name: _sample(feature_rows(painting[name])) for name in layers}) for weight, painting in paintings]
+
+
+def _distance(features: dict[str, torch.Tensor], paintings: list[tuple[float, dict[str, torch.Tensor]]],
+              layers: tuple[str, ...], where: dict[str, torch.Tensor] | None) -> float:
     picture = {name: feature_rows(features[name], where[name] if where else None) for name in layers}
     picture = {name: _sample(rows) for name, rows in picture.items() if rows.shape[0] >= _MIN_ROWS}
     total_weight = sum(weight for weight, _ in paintings)
     level = 0.0
     for weight, painting in paintings:
-        distances = [sliced_wasserstein(rows, _sample(feature_rows(painting[name]))) for name, rows in picture.items()]
+        distances = [sliced_wasserstein(rows, painting[name]) for name, rows in picture.items()]
         level += weight / total_weight * (sum(distances) / len(distances) if distances else 0.0)
     return level
 
