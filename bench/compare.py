@@ -41,8 +41,8 @@ Results and images go to bench/results/.
 from __future__ import annotations
 
 import argparse
-import math
 import json
+import math
 import shutil
 import sys
 import time

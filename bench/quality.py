@@ -10,8 +10,9 @@ the painting's feature statistics for the same loss of the photo's structure.
     python bench/quality.py [--strengths 3 4.5 6 7.5 9] [--pairs ...] [--size 512]
 
 A variant of the loss or schedule is swept with `--variant NAME` and its settings
-(`--layer-weights`, `--pooling`, `--iterations`, `--scales`, `--init`, `--detail`); it saves bench/results/quality-NAME.json and draws no figure, and
-`bench/compare.py --summary --sweep quality-NAME` reads it at pastiche's content. Every
+(`--layer-weights`, `--pooling`, `--iterations`, `--scales`, `--init`, `--detail`); it
+saves bench/results/quality-NAME.json and draws no figure, and `bench/compare.py
+--summary --sweep quality-NAME` reads it at pastiche's content. Every
 sweep keeps its images in bench/results/images/quality-NAME/ (quality-default/ for the
 default), and `--rescore` judges them again without painting.
 """
