@@ -19,8 +19,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch
 
-from stylizer import Filter, Stylizer, images
+from stylizer import Filter, Stylizer, engine, images
 from stylizer.losses import content_distance, style_distance
+from stylizer.transfer import Scale, plan_scales
 
 from hardware import cpu_name
 from pairs import EXAMPLES, PAIRS, STYLES  # noqa: F401  (re-exported for the benchmarks)
@@ -71,6 +72,17 @@ def quality(
         style = style_distance(features, {name: targets[name] for name in filter.style_layers})
         content = content_distance(features[filter.content_layer], content_target)
     return style, content
+
+
+def paint_with_counts(counts: list[int]) -> None:
+    """Make the engine split iterations as `counts` (per scale, coarse to fine) instead of by
+    its rule (transfer.plan_scales): the sizes stay the rule's for that many scales."""
+
+    def fixed_plan(width: int, height: int, size: int, scales: int, iterations: int) -> list[Scale]:
+        sizes = plan_scales(width, height, size, len(counts), sum(counts))
+        return [Scale(s.height, s.width, n) for s, n in zip(sizes, counts)]
+
+    engine.plan_scales = fixed_plan
 
 
 def save_json(name: str, data: dict) -> Path:

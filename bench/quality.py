@@ -10,7 +10,8 @@ the painting's feature statistics for the same loss of the photo's structure.
     python bench/quality.py [--strengths 3 4.5 6 7.5 9] [--pairs ...] [--size 512]
 
 A variant of the loss or schedule is swept with `--variant NAME` and its settings
-(`--layer-weights`, `--pooling`, `--iterations`, `--scales`, `--init`, `--detail`); it
+(`--layer-weights`, `--pooling`, `--iterations`, `--scales`, `--plan`, `--coarsest`,
+`--style-scale`, `--init`, `--detail`); it
 saves bench/results/quality-NAME.json and draws no figure, and `bench/compare.py
 --summary --sweep quality-NAME` reads it at pastiche's content. Every
 sweep keeps its images in bench/results/images/quality-NAME/ (quality-default/ for the
@@ -24,14 +25,14 @@ import json
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, machine, quality, save_json, table
+from common import RESULTS, ROOT, machine, paint_with_counts, quality, save_json, table
 from independent import IndependentMetrics
 from pairs import ALL_PAIRS
 from PIL import Image, ImageDraw
 
 import stylizer.painting as painting_module
-from stylizer import Filter, Stylizer
-from stylizer.filter import ratio_from_strength
+from stylizer import Filter, Stylizer, transfer
+from stylizer.filter import StyleImage, ratio_from_strength
 
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
@@ -44,8 +45,14 @@ def main() -> None:
     parser.add_argument("--variant", help="name of a loss variant: saves quality-NAME.json, no figure")
     parser.add_argument("--layer-weights", type=float, nargs="+", help="style layer weights (default the seed paper's)")
     parser.add_argument("--pooling", choices=("avg", "max"), default="avg")
-    parser.add_argument("--iterations", type=int, help="L-BFGS iterations in all (default the filter's 100)")
+    parser.add_argument("--iterations", type=int, help="L-BFGS iterations in all (default the filter's 105)")
     parser.add_argument("--scales", type=int, help="coarse-to-fine scales (default the filter's 3; 1 = full size only)")
+    parser.add_argument("--plan", type=int, nargs="+", metavar="N",
+                        help="iterations per scale, coarse to fine (default the engine's split of --iterations)")
+    parser.add_argument("--coarsest", type=int, metavar="PX",
+                        help="the smallest scale's least long side (default transfer.MIN_SCALE_SIDE, 128)")
+    parser.add_argument("--style-scale", type=float,
+                        help="the painting's size relative to the picture at every scale (default 1)")
     parser.add_argument("--init", choices=("content", "instant"), help="where the optimization starts (default the photo)")
     parser.add_argument("--detail", choices=("on", "off"),
                         help="add the photo's lost detail back between scales (painting.ADD_BACK_DETAIL)")
@@ -55,7 +62,13 @@ def main() -> None:
     given = {"layer_weights": args.layer_weights and tuple(args.layer_weights), "iterations": args.iterations,
              "scales": args.scales, "init": args.init != "content" and args.init}
     settings = {"pooling": args.pooling, **{key: value for key, value in given.items() if value}}
-    schedule = {"detail": args.detail} if args.detail else {}
+    if args.plan:
+        settings.update(scales=len(args.plan), iterations=sum(args.plan))
+        paint_with_counts(args.plan)
+    if args.coarsest:
+        transfer.MIN_SCALE_SIDE = args.coarsest
+    schedule = {name: value for name, value in (("detail", args.detail), ("plan", args.plan),
+                ("coarsest", args.coarsest), ("style_scale", args.style_scale)) if value}
     if (settings != {"pooling": "avg"} or schedule) and not args.variant:
         parser.error("a changed loss or schedule needs --variant NAME (it must not replace the default sweep)")
     if args.detail:
@@ -71,7 +84,8 @@ def main() -> None:
         photo, painting = ALL_PAIRS[name]
         for strength in args.strengths:
             started = time.perf_counter()
-            filter = Filter(styles=(painting,), size=args.size, ratio=ratio_from_strength(strength), **settings)
+            style = StyleImage(painting, 1.0, args.style_scale or 1.0)
+            filter = Filter(styles=(style,), size=args.size, ratio=ratio_from_strength(strength), **settings)
             result = stylizer.stylize(photo, filter)
             seconds = time.perf_counter() - started
             result.image.save(saved / f"{name}-{strength:g}.png")

@@ -12,21 +12,15 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import PAIRS, RESULTS, machine, quality, save_json, table
+from common import PAIRS, RESULTS, machine, paint_with_counts, quality, save_json, table
 
 from stylizer import Filter, Stylizer, engine, images
-from stylizer.transfer import Scale, plan_scales
 
 
 def run(stylizer: Stylizer, scorer: Stylizer, pair: str, size: int, counts: list[int]) -> dict:
     photo, painting = PAIRS[pair]
 
-    def fixed_plan(width: int, height: int, size: int, scales: int, iterations: int) -> list[Scale]:
-        sizes = plan_scales(width, height, size, len(counts), sum(counts))
-        return [Scale(s.height, s.width, n) for s, n in zip(sizes, counts)]
-
-    # The library splits `iterations` by a rule; here each scale's count is given instead.
-    engine.plan_scales = fixed_plan
+    paint_with_counts(counts)  # the library splits `iterations` by a rule; here each scale's count is given
     filter = Filter(styles=(painting,), size=size, scales=len(counts), iterations=sum(counts))
     start = time.perf_counter()
     result = stylizer.stylize(photo, filter)
