@@ -68,7 +68,7 @@ STARTED = time.monotonic()  # the budget's start: CUDA's start-up and the instan
 QUALITIES = ("quick", "normal", "high")
 PRECISIONS = ("bf16", "fp32")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
-SMOKE_ITERATIONS = 4  # Normal's 100 iterations would take minutes at any size on 2 CPU cores
+SMOKE_ITERATIONS = 4  # Normal's 105 iterations would take minutes at any size on 2 CPU cores
 INSTANT_REPEATS = 5
 
 

@@ -5,7 +5,9 @@ Stylizer (warmed up first), and scored by the independent judge (independent.py:
 style_swd, content_err, SSIM) and, for reference, by common.quality's own-loss distances
 (Gram matrices, conv4_2), which the optimized qualities minimize and Instant never saw.
 `--before` adds Normal as it painted before the photo's detail was added back between
-scales (painting.ADD_BACK_DETAIL), timed in the same run. Writes docs/qualities.jpg.
+scales (painting.ADD_BACK_DETAIL) and the finest scale got its larger share
+(transfer.FINEST_SHARE: 100 iterations, 57, 28 and 15), timed in the same run. Writes
+docs/qualities.jpg.
 
     python bench/qualities.py [--size 512] [--pairs tubingen-starry coffee-wave ...] [--before]
 """
@@ -19,7 +21,7 @@ from common import PAIRS, ROOT, machine, quality, save_json, table
 from independent import IndependentMetrics
 from PIL import Image, ImageDraw
 
-from stylizer import Filter, Stylizer, images, painting
+from stylizer import Filter, Stylizer, images, painting, transfer
 
 QUALITIES = ("instant", "quick", "normal")
 BEFORE = "normal before"
@@ -29,22 +31,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
-    parser.add_argument("--before", action="store_true", help="also Normal without the detail added back")
+    parser.add_argument("--before", action="store_true",
+                        help="also Normal without the detail added back, at 100 iterations split 57, 28, 15")
     args = parser.parse_args()
     stylizer, judge = Stylizer(), IndependentMetrics()
     levels = (*QUALITIES, BEFORE) if args.before else QUALITIES
     warm_photo, warm_painting = PAIRS[args.pairs[0]]
     stylizer.paint(warm_photo, Filter(styles=(warm_painting,), size=128, iterations=4), "quick")
     rows, data, tiles = [], {}, []
+    finest_share = transfer.FINEST_SHARE
     for name in args.pairs:
         photo, style_image = PAIRS[name]
         row_tiles = [images.fit(images.load(photo), 256)]
         for level in levels:
-            painting.ADD_BACK_DETAIL = level != BEFORE
+            filter = Filter(styles=(style_image,), size=args.size)
+            if level == BEFORE:
+                painting.ADD_BACK_DETAIL, transfer.FINEST_SHARE = False, 1 / 2
+                filter = filter.replace(iterations=100)
             started = time.perf_counter()
-            result = stylizer.paint(photo, Filter(styles=(style_image,), size=args.size), level.split()[0])
+            result = stylizer.paint(photo, filter, level.split()[0])
             seconds = time.perf_counter() - started
-            painting.ADD_BACK_DETAIL = True
+            painting.ADD_BACK_DETAIL, transfer.FINEST_SHARE = True, finest_share
             style, content = quality(stylizer, result.image, photo, style_image)
             judged = judge.score(result.image, photo, style_image)
             data[f"{name}/{level}"] = {"seconds": seconds, "style": style, "content": content, **judged}

@@ -25,7 +25,7 @@ from .presets import load_presets
 from .progname import program_name
 from .quality import HIGH_FACTOR, QUALITIES, QUICK_ITERATIONS, for_quality
 from .sheet import contact_sheet
-from .transfer import Progress
+from .transfer import Progress, plan_scales
 
 MODULE = "stylizer"
 SUBCOMMANDS = ("experiment", "presets", "sheet")
@@ -413,11 +413,12 @@ def _add_filter_flags(parser: argparse.ArgumentParser, with_styles: bool) -> Non
     parser.add_argument("--presets", action="append", default=[], metavar="DIR", help="extra presets folder (repeatable; default: the built-in presets and STYLIZER_PRESETS)")
     algo = parser.add_argument_group("algorithm (defaults: the paper's, or the preset's)")
     if with_styles:
+        quick_half, quick_full = (s.iterations for s in plan_scales(1024, 768, 1024, 1, QUICK_ITERATIONS))
         algo.add_argument(
             "--quality", choices=QUALITIES, default="normal",
             help="instant: the feed-forward painting alone (under a second); quick: that painting refined by "
             f"{QUICK_ITERATIONS} iterations, at full size up to 512 px (larger sizes add a half-size scale per "
-            "doubling: 10 at half size and 5 at full size up to 1024 px); normal (default): the filter's own "
+            f"doubling: {quick_half} at half size and {quick_full} at full size up to 1024 px); normal (default): the filter's own "
             f"schedule; high: {HIGH_FACTOR}x the iterations",
         )
     algo.add_argument("--style-scale", type=float, metavar="S", help="style image size relative to the output (default 1)")

