@@ -38,7 +38,7 @@ RAY_WORKERS = int(os.environ["STYLIZER_RAY_WORKERS"]) if os.environ.get("STYLIZE
 QUEUE_SIZE = int(os.environ.get("STYLIZER_QUEUE_SIZE", 32))
 MAX_ITERATIONS = int(os.environ.get("STYLIZER_MAX_ITERATIONS", 1000))
 # High at 1024 px is about 12 times Normal at 512 px (3x the iterations, 4x the pixels), some
-# 4-6 minutes on 2 CPU cores (Normal: 17-29 s, QUALITY_INFO): 10 minutes leave room for a busy machine.
+# 4-6 minutes on 2 CPU cores (Normal: 17-25 s, QUALITY_INFO): 10 minutes leave room for a busy machine.
 MAX_SECONDS = float(os.environ.get("STYLIZER_MAX_SECONDS", 600))
 MAX_WAITING = int(os.environ.get("STYLIZER_MAX_WAITING", 2))
 BATCH_SIZE = int(os.environ["STYLIZER_BATCH_SIZE"]) if os.environ.get("STYLIZER_BATCH_SIZE") else None
@@ -51,12 +51,12 @@ RESULT_MAX_AGE_S = 3600
 STATUS_EVERY_S = 0.5  # at most this often a progress line without a new preview
 # The core's named qualities (stylizer/quality.py), plus Draft: half the filter's iterations.
 QUALITY = [("Instant", "instant"), ("Quick", "quick"), ("Draft", "draft"), ("Normal", "normal"), ("High", "high")]
-# What each costs, measured (bench/qualities.py, 512 px, the benchmark pairs): Quick took 41-54%
-# of Normal's time on a 2-core Intel Xeon and 55-63% on a 2-core AMD EPYC; Instant under a
-# second on both. Quick is not "a few seconds more" than Instant: at 512 px on 2 cores it
+# What each costs, measured (bench/qualities.py, 512 px, the benchmark pairs): Quick took 42-49%
+# of Normal's time on a 2-core Intel Xeon (Normal at 105 iterations, one run) and 55-63% on a
+# 2-core AMD EPYC (at 100); Instant under a second on both. Quick is not "a few seconds more" than Instant: at 512 px on 2 cores it
 # was 5-8 s more, and it grows with the size and with other people's paintings.
 QUALITY_INFO = ("Instant: about a second · Quick: about half of Normal's time (at 512 px on 2 CPU cores, "
-                "Instant 0.7-1 s, Quick 9-15 s, Normal 17-29 s) · Normal: the full painting · High: three times Normal")
+                "Instant 0.6-0.8 s, Quick 8-11 s, Normal 17-25 s) · Normal: the full painting · High: three times Normal")
 UPDATE_EVERY_S = 1.0  # a waiting or painting stream says something at least this often (see handlers)
 # A painting submitted with the instant one is followed by the page's next event within a
 # second; one nobody came for in this long (a client gone between the two) is cancelled.
