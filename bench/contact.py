@@ -10,6 +10,8 @@ when they are not in bench/results/images/, the sheet takes pastiche's cell from
 earlier matched-content sheet, docs/compare-matched.jpg (300 px wide, labelled so).
 
     python bench/contact.py --before before --after default [--strength 6]
+    python bench/contact.py --before default --after coarse64 --strength 7 --name large-forms \
+        --pairs coffee-wave rocket-udnie raccoon-contrast --labels "Normal" "from 64 px"
 """
 
 from __future__ import annotations
@@ -41,10 +43,13 @@ def main() -> None:
     parser.add_argument("--after", required=True, help="the sweep shown as the new default")
     parser.add_argument("--strength", type=float, default=6.0)
     parser.add_argument("--labels", nargs=2, default=("Normal before", "Normal now"))
+    parser.add_argument("--pairs", nargs="+", default=list(ALL_PAIRS), choices=list(ALL_PAIRS))
+    parser.add_argument("--name", default="quality", help="writes docs/NAME-sheet.jpg and docs/NAME-crops.png")
     args = parser.parse_args()
     before, after = (RESULTS / "images" / f"quality-{name}" for name in (args.before, args.after))
     cells, crops = [], []
-    for name, (photo_path, _) in ALL_PAIRS.items():
+    for name in args.pairs:
+        photo_path = ALL_PAIRS[name][0]
         old, new = (images.load(folder / f"{name}-{args.strength:g}.png") for folder in (before, after))
         photo = images.load(photo_path).resize(new.size, Image.Resampling.LANCZOS)
         theirs, where = pastiche(name, photo.size)
@@ -55,9 +60,9 @@ def main() -> None:
             crops += [(photo.crop(box), f"{name.split('-')[0]}: {what}"), (old.crop(box), args.labels[0]),
                       (new.crop(box), args.labels[1])]
     title = f"photo | pastiche default | {args.labels[0]} | {args.labels[1]}, strength {args.strength:g}"
-    labelled_grid(cells, columns=4, cell_side=300, title=title).save(ROOT / "docs" / "quality-sheet.jpg", quality=85)
-    labelled_grid(crops, columns=3, cell_side=176, title="100% crops").save(ROOT / "docs" / "quality-crops.png")
-    print("docs/quality-sheet.jpg, docs/quality-crops.png")
+    labelled_grid(cells, columns=4, cell_side=300, title=title).save(ROOT / "docs" / f"{args.name}-sheet.jpg", quality=85)
+    labelled_grid(crops, columns=3, cell_side=176, title="100% crops").save(ROOT / "docs" / f"{args.name}-crops.png")
+    print(f"docs/{args.name}-sheet.jpg, docs/{args.name}-crops.png")
 
 
 def pastiche(name: str, size: tuple[int, int]) -> tuple[Image.Image, str]:
