@@ -260,6 +260,20 @@ def _block_after(text: str, heading_line: str) -> str:
     return code_blocks(text[start:])[0][1].strip()
 
 
+def test_normal_schedule_is_described_as_the_code_splits_it():
+    """The default's iterations per scale, as the command-line page and how-it-works quote them."""
+    from stylizer import Filter
+    from stylizer.transfer import plan_scales
+
+    total = Filter.iterations
+    coarse, middle, finest = (s.iterations for s in plan_scales(512, 384, 512, Filter.scales, total))
+    assert finest > middle / 2, "the finest scale gets more than half of the scale before it"
+    command_line = " ".join((DOCS / "command-line.md").read_text(encoding="utf-8").split())
+    assert f"(default {total}: {coarse}, {middle} and {finest} at 512 px)" in command_line
+    how = " ".join((DOCS / "how-it-works.md").read_text(encoding="utf-8").split())
+    assert f"({coarse}, {middle} and {finest} of {total}:" in how
+
+
 def test_the_readme_test_command_is_what_ci_runs():
     readme = README.read_text(encoding="utf-8")
     command = _block_after(readme, "Run the tests:")
