@@ -80,9 +80,11 @@ def test_a_tiled_painting_matches_the_untiled_one(stylizer):
     reports = []
     tiled = stylizer.stylize(PHOTO, flt.replace(tile=96), on_progress=reports.append)
     assert any(r.tiles for r in reports), "progress reports tiles within an iteration"
-    assert tiled.stats.style_distance == pytest.approx(whole.stats.style_distance, rel=0.03)
-    # The halo's approximation, amplified by 20 iterations: 1-6% apart depending on the CPU
-    # (5.9% on a 2-core Xeon, with the objective before and after it was written once).
+    # The halo's approximation, amplified by 20 iterations. Style: -3.9% to +6.2% apart over
+    # four photos at 18, 20 and 22 iterations (12 runs on a 2-core Xeon, fp32); content:
+    # 1-6% depending on the CPU (5.9% on a 2-core Xeon, with the objective before and after
+    # it was written once).
+    assert tiled.stats.style_distance == pytest.approx(whole.stats.style_distance, rel=0.10)
     assert tiled.stats.content_distance == pytest.approx(whole.stats.content_distance, rel=0.08)
     assert tiled.image.size == whole.image.size
 
