@@ -8,6 +8,7 @@ listed in webapp/settings.py.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -17,7 +18,7 @@ import gradio as gr
 from webapp.api import api_stylize
 from webapp.controls import auto_strength_changed, mask_canvas, pick_preset, preset_controls, preset_note
 from webapp.gallery import EXAMPLE_PAIRS, example_thumbnail, gallery_thumbnail, load_example
-from webapp.handlers import instant, leave, paint, stop
+from webapp.handlers import READY, STARTING, instant, leave, paint, stop
 from webapp.layout_assets import CSS, SCROLL_TO_PAINTING
 from webapp.services import DEFAULT_FILTER, DEFAULT_PRESET, PRESET_IDS, registry, scheduler
 from webapp.settings import (
@@ -47,7 +48,7 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
             with gr.Row():
                 run_button = gr.Button("Paint", variant="primary", scale=3, elem_id="paint")
                 stop_button = gr.Button("Cancel", variant="stop", scale=1, elem_id="cancel")
-            status = gr.Markdown("Ready.", elem_id="status")
+            status = gr.Markdown(READY, elem_id="status")
             with gr.Accordion("Paint only part of the photo", open=False, elem_id="mask-panel"):
                 mask_editor = limit_editor_pixels(gr.ImageEditor(
                     label="Brush over where the style goes", type="pil", image_mode="RGBA", sources=(),
@@ -189,10 +190,14 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
     ticket = gr.State(None)  # instant() submits the painting and hands its job's id to paint()
     # The instant painting has its own unlimited lane in the queue, so it shows at once even
     # while others paint (and its errors arrive as the usual message, like the painting's).
+    # The press shows at once, in the browser: a Cancel that comes before the server answers
+    # sends it, and `stop` knows Paint was pressed.
+    run_button.click(None, None, status, js=f"() => {json.dumps(STARTING)}", queue=False, api_visibility="private")
     preview_event = run_button.click(
         instant, paint_inputs, [*paint_outputs, ticket], api_visibility="undocumented", show_progress="hidden",
         concurrency_id="instant", concurrency_limit=None,
     )
+    preview_event.failure(lambda: READY, None, status, queue=False, api_visibility="private")  # its message says why
     # Every painting waits in the scheduler's line (stylizer/scheduler.py), not in Gradio's queue:
     # no concurrency limit here, so each stream starts at once and shows its true place.
     preview_event.success(
@@ -202,7 +207,7 @@ with gr.Blocks(title="Stylizer — paint your photo", delete_cache=(RESULT_MAX_A
     # Cancel cancels this tab's job (`stop`), whose stream then ends with "Stopped", after any
     # progress it had already sent; cancelling the stream in Gradio too let a progress line
     # sent just before land after "Stopped" and stay there.
-    stop_button.click(stop, None, status, cancels=[preview_event], queue=False, api_visibility="private")
+    stop_button.click(stop, status, status, cancels=[preview_event], queue=False, api_visibility="private")
     demo.unload(leave)  # a closed tab cancels its painting
     api_button.click(api_stylize, api_inputs, api_output, api_name="stylize", concurrency_id="stylize",
                      concurrency_limit=None)

@@ -331,6 +331,28 @@ def test_cancel_pressed_right_after_paint_means_a_waiting_painting_never_runs(br
             context.close()
 
 
+def test_paint_says_starting_at_once_and_a_cancel_before_the_server_answers_says_cancelled(page, app_url):
+    """Under load Paint's request can still wait in Gradio's queue when Cancel arrives, and
+    Cancel drops it there: nothing is under way on the server, yet the page must not stay
+    silent. The press shows "Starting…" in the browser at once; Cancel answers it."""
+    from types import SimpleNamespace
+
+    from webapp import handlers
+
+    _upload_photo(page)
+    _watch_status(page)
+    page.locator("#quality label", has_text="Instant").click()
+    page.locator("#paint").click()
+    page.locator("#status", has_text="Instant painting ready").wait_for(timeout=30_000)
+    lines = page.evaluate("window.statusLines")
+    ready = next(i for i, line in enumerate(lines) if "Instant painting ready" in line)
+    assert handlers.STARTING in lines[:ready], f"the press did not show before the answer: {lines}"
+
+    not_arrived = SimpleNamespace(session_hash="pressed-but-not-arrived")
+    assert handlers.stop(handlers.STARTING, not_arrived).startswith("Cancelled")
+    assert not isinstance(handlers.stop("Done in **9.0 s**", not_arrived), str), "a finished painting's words stay"
+
+
 def test_three_people_are_told_their_true_places_and_the_line_moves(browser, app_url):
     contexts, (first, second, third) = _people(browser, app_url, 3)
     try:

@@ -21,6 +21,10 @@ from webapp.services import painter, scheduler, stylizer
 from webapp.settings import FOLLOW_WITHIN_S, PREVIEW_EVERY, STATUS_EVERY_S, UPDATE_EVERY_S, ZERO_GPU
 
 TRY_AGAIN = "Change something and press **Paint** to try again."
+# The status from the moment Paint is pressed (set in the browser, app.py) until the server
+# answers: under load, Paint's request can still wait in Gradio's queue when Cancel arrives.
+STARTING = "Starting…"
+READY = "Ready."
 
 
 def _session(request: gr.Request | None) -> str:
@@ -126,14 +130,17 @@ def strength_words(flt: Filter, stats) -> str:
     return f" · strength **{stats.strength:.1f}**, chosen for this photo"
 
 
-def stop(request: gr.Request = None):
+def stop(status: str | None = None, request: gr.Request = None):
     """Cancel: this tab's painting stops, whether it waits (it never starts), runs (it stops at
-    its next iteration) or is about to be submitted (its instant painting is still being made)."""
+    its next iteration) or is about to be submitted (its instant painting is still being made,
+    or Paint's request has not left Gradio's queue yet: Cancel's `cancels` drops it there, and
+    the page, still saying `STARTING`, is told so)."""
     session = _session(request)
     busy, jobs = scheduler.busy(session), scheduler.jobs(session)
     scheduler.cancel_owner(session)
     if not busy:
-        return gr.skip()  # nothing under way: a finished painting's words stay
+        # Nothing under way: a finished painting's words stay.
+        return f"Cancelled. {TRY_AGAIN}" if status == STARTING else gr.skip()
     return f"{'Stopped' if any(job.started is not None for job in jobs) else 'Cancelled'}. {TRY_AGAIN}"
 
 
