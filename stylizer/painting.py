@@ -114,7 +114,7 @@ class BatchRunner:
                 # strength; the rest runs at the strength this picture's level calls for.
                 for job in live:
                     job.level = self._remaining_level(network, job.filter, job.styles, job.picture.pixels,
-                                                        job.photo, job.mask)
+                                                      job.photo_t, job.mask)
                     chosen = choose_strength(job.level)
                     job.filter = job.filter.replace(ratio=ratio_from_strength(chosen))
             size = (scale.height, scale.width)
@@ -270,12 +270,12 @@ class BatchRunner:
         return style
 
     def _remaining_level(self, network: VGGFeatures, filter: Filter, styles: list[LoadedStyle],
-                           pixels: torch.Tensor, photo: images.Image.Image, mask: Mask | None) -> float:
-        """strength.remaining_level of the picture, against the photo and the filter's
-        paintings at the picture's size (inside the mask, for a masked run)."""
+                         pixels: torch.Tensor, photo_t: torch.Tensor, mask: Mask | None) -> float:
+        """strength.remaining_level of the picture, against the photo as this scale holds it
+        (`Task.photo_t`, the picture's size: auto splits one scale) and the filter's
+        paintings at that size (inside the mask, for a masked run)."""
         height, width = pixels.shape[-2:]
         long_side = max(height, width)
-        photo_t = images.to_tensor(photo.resize((width, height), images.Image.Resampling.LANCZOS), self.device)
         with torch.no_grad():
             features, photo_features = network(pixels.detach()), network(photo_t)
             paintings = [
