@@ -18,12 +18,12 @@ import gradio as gr
 from webapp.api import api_stylize
 from webapp.controls import auto_strength_changed, mask_canvas, pick_preset, preset_controls, preset_note
 from webapp.gallery import EXAMPLE_PAIRS, example_thumbnail, gallery_thumbnail, load_example
-from webapp.handlers import READY, STARTING, instant, leave, paint, stop
+from webapp.handlers import STARTING, instant, leave, paint, stop
 from webapp.layout_assets import CSS, SCROLL_TO_PAINTING
 from webapp.services import DEFAULT_FILTER, DEFAULT_PRESET, PRESET_IDS, registry, scheduler
 from webapp.settings import (
     COLOR_CHOICES, EXAMPLES, INIT_CHOICES, LAYER_LABELS, MAX_SIZE, MAX_UPLOAD_MB, OWN_STYLE_SLOTS, QUALITY,
-    QUALITY_INFO, QUEUE_SIZE, RESULT_MAX_AGE_S,
+    QUALITY_INFO, QUEUE_SIZE, READY, RESULT_MAX_AGE_S,
 )
 from webapp.uploads import (
     check_mask, check_painting, check_photo, limit_editor_pixels, raw_path_upload, refuse_server_paths,

@@ -24,7 +24,6 @@ TRY_AGAIN = "Change something and press **Paint** to try again."
 # The status from the moment Paint is pressed (set in the browser, app.py) until the server
 # answers: under load, Paint's request can still wait in Gradio's queue when Cancel arrives.
 STARTING = "Starting…"
-READY = "Ready."
 
 
 def _session(request: gr.Request | None) -> str:

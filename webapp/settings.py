@@ -53,10 +53,12 @@ STATUS_EVERY_S = 0.5  # at most this often a progress line without a new preview
 QUALITY = [("Instant", "instant"), ("Quick", "quick"), ("Draft", "draft"), ("Normal", "normal"), ("High", "high")]
 # What each costs, measured (bench/qualities.py, 512 px, the benchmark pairs): Quick took 42-49%
 # of Normal's time on a 2-core Intel Xeon (Normal at 105 iterations, one run) and 55-63% on a
-# 2-core AMD EPYC (at 100); Instant under a second on both. Quick is not "a few seconds more" than Instant: at 512 px on 2 cores it
-# was 5-8 s more, and it grows with the size and with other people's paintings.
+# 2-core AMD EPYC (at 100); Instant under a second on both. Quick is not "a few seconds more"
+# than Instant: at 512 px on 2 cores it was 7-10 s more (the Xeon run), and it grows with
+# the size and with other people's paintings.
 QUALITY_INFO = ("Instant: about a second · Quick: about half of Normal's time (at 512 px on 2 CPU cores, "
                 "Instant 0.6-0.8 s, Quick 8-11 s, Normal 17-25 s) · Normal: the full painting · High: three times Normal")
+READY = "Ready."  # the status line when nothing is asked or under way
 UPDATE_EVERY_S = 1.0  # a waiting or painting stream says something at least this often (see handlers)
 # A painting submitted with the instant one is followed by the page's next event within a
 # second; one nobody came for in this long (a client gone between the two) is cancelled.

@@ -51,7 +51,7 @@ def check_photo(path: str | None, size: float | None = None):
     painted anyway, but the person hears why it will look blurred (an 8x8 photo was
     enlarged 32x without a word)."""
     if not path:
-        return gr.skip(), "Ready."
+        return gr.skip(), settings.READY
     try:
         photo = load_image(path)
     except gr.Error as exc:
